@@ -1,0 +1,221 @@
+"""Sending a dunning message, effectively exactly once.
+
+The outbox row, unique on (invoice, step, channel), is committed with the rendered
+text *before* the provider is called. A retry finds the row: already sent means
+nothing to do; a permanent failure is returned, not retried. The only window left
+is a crash between the provider's answer and the commit that marks the row sent,
+which the real providers narrow by carrying the outbox id in their metadata.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.payloads import SendMessageInput, SendMessageResult
+from activities.providers.base import (
+    MessageProvider,
+    OutgoingMessage,
+    PermanentSendError,
+    TransientSendError,
+)
+from activities.rendering import MessageRenderer
+from ledger.models import AuditEvent, Customer, Invoice, MessageStatus, OutboxMessage
+
+
+@dataclass
+class Creditor:
+    """Who the messages are from, and how to pay them."""
+
+    name: str = ""
+    address: str = ""
+    email: str = ""
+    phone: str = ""
+    iban: str = ""
+    pay_url_template: str = ""
+
+
+class NotifyActivities:
+    def __init__(self, engine: Engine, providers: dict[str, MessageProvider],
+                 renderer: MessageRenderer, creditor: Creditor) -> None:
+        self.engine = engine
+        self.providers = providers
+        self.renderer = renderer
+        self.creditor = creditor
+
+    @activity.defn
+    def send_message(self, msg: SendMessageInput) -> SendMessageResult:
+        with Session(self.engine, expire_on_commit=False) as session:
+            row = self._find(session, msg)
+            if row is None:
+                row = self._prepare(session, msg)
+            if row.status in (MessageStatus.SENT, MessageStatus.DELIVERED):
+                return SendMessageResult(row.id or 0, "sent", row.provider_id)
+            if row.status == MessageStatus.SKIPPED:
+                return SendMessageResult(row.id or 0, "skipped", reason=row.error)
+            if row.status == MessageStatus.FAILED:
+                return SendMessageResult(row.id or 0, "failed", reason=row.error,
+                                         recipient_unusable=True)
+            return self._deliver(session, row)
+
+    # --- steps of a send --------------------------------------------------------
+
+    @staticmethod
+    def _find(session: Session, msg: SendMessageInput) -> OutboxMessage | None:
+        return session.exec(select(OutboxMessage).where(
+            OutboxMessage.invoice_id == msg.invoice_id,
+            OutboxMessage.step_key == msg.step_key,
+            OutboxMessage.channel == msg.channel,
+        )).first()
+
+    def _prepare(self, session: Session, msg: SendMessageInput) -> OutboxMessage:
+        """Render the message and commit it as pending (or skipped, or failed)."""
+        invoice = session.get(Invoice, msg.invoice_id)
+        if invoice is None:
+            raise ApplicationError(f"invoice {msg.invoice_id} not in ledger", non_retryable=True)
+        customer = session.get(Customer, invoice.customer_id)
+        assert customer is not None
+        rendered = self.renderer.render(msg.template, msg.channel, customer.language,
+                                        self.context(invoice, customer, msg))
+        row = OutboxMessage(
+            invoice_id=msg.invoice_id, customer_id=customer.id or 0, step_key=msg.step_key,
+            channel=msg.channel, template=msg.template, language=customer.language,
+            recipient=self._recipient(customer, msg.channel), subject=rendered.subject,
+            body=rendered.body,
+        )
+        refusal = self._refusal(customer, row)
+        if refusal is not None:
+            row.status, row.error = refusal
+        session.add(row)
+        try:
+            session.commit()
+        except IntegrityError:
+            # Another attempt of this same activity got there first.
+            session.rollback()
+            found = self._find(session, msg)
+            assert found is not None
+            return found
+        if row.status != MessageStatus.PENDING:
+            self._audit(session, row, f"message_{row.status}")
+        return row
+
+    @staticmethod
+    def _recipient(customer: Customer, channel: str) -> str | None:
+        match channel:
+            case "email":
+                return customer.email
+            case "sms":
+                return customer.phone
+            case "letter":
+                return f"{customer.name}\n{customer.address}" if customer.address else None
+        return None
+
+    @staticmethod
+    def _refusal(customer: Customer, row: OutboxMessage) -> tuple[str, str] | None:
+        if customer.do_not_contact:
+            return MessageStatus.SKIPPED, "customer is marked do not contact"
+        if row.channel == "sms" and customer.sms_opt_out:
+            return MessageStatus.FAILED, "number opted out of SMS or is wrong"
+        if row.channel == "email" and customer.email_invalid:
+            return MessageStatus.FAILED, "email address bounced"
+        if not row.recipient:
+            return MessageStatus.FAILED, f"customer has no {row.channel} recipient"
+        return None
+
+    def _deliver(self, session: Session, row: OutboxMessage) -> SendMessageResult:
+        provider = self.providers[row.channel]
+        row.attempts += 1
+        try:
+            receipt = provider.send(OutgoingMessage(
+                outbox_id=row.id or 0, channel=row.channel, recipient=row.recipient or "",
+                body=row.body, subject=row.subject,
+                metadata={"invoice_id": str(row.invoice_id), "step": row.step_key,
+                          "outbox_id": str(row.id)},
+            ))
+        except PermanentSendError as err:
+            row.status, row.error, row.provider = MessageStatus.FAILED, str(err), provider.name
+            session.add(row)
+            session.commit()
+            self._audit(session, row, "message_failed")
+            return SendMessageResult(row.id or 0, "failed", reason=str(err),
+                                     recipient_unusable=True)
+        except TransientSendError as err:
+            row.error = str(err)
+            session.add(row)
+            session.commit()
+            delay = err.retry_after_seconds
+            raise ApplicationError(
+                f"{provider.name}: {err}", type="TransientSendError",
+                next_retry_delay=timedelta(seconds=delay) if delay else None,
+            ) from err
+        row.status, row.provider, row.provider_id = (MessageStatus.SENT, provider.name,
+                                                     receipt.provider_id)
+        row.sent_at, row.error = datetime.now(UTC), None
+        session.add(row)
+        session.commit()
+        self._audit(session, row, "message_sent")
+        return SendMessageResult(row.id or 0, "sent", receipt.provider_id)
+
+    @staticmethod
+    def _audit(session: Session, row: OutboxMessage, kind: str) -> None:
+        session.add(AuditEvent(
+            invoice_id=row.invoice_id, customer_id=row.customer_id, kind=kind,
+            detail={"channel": row.channel, "step": row.step_key, "template": row.template,
+                    "recipient": row.recipient, "subject": row.subject, "text": row.body,
+                    "provider": row.provider, "provider_id": row.provider_id,
+                    "status": row.status, "error": row.error, "outbox_id": row.id},
+            dedup_key=f"outbox-{row.id}:{kind}",
+        ))
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+
+    # --- what a template sees -----------------------------------------------------
+
+    def context(self, invoice: Invoice, customer: Customer,
+                msg: SendMessageInput) -> dict[str, Any]:
+        today = datetime.now(UTC).date()
+        c = self.creditor
+        return {
+            "customer": {"name": customer.name, "ref": customer.ref,
+                         "address": customer.address or ""},
+            "invoice": {"number": invoice.number, "invoice_date": invoice.invoice_date,
+                        "due_date": invoice.due_date, "amount_cents": invoice.amount_cents},
+            "currency": invoice.currency,
+            "balance_cents": msg.balance_cents,
+            "paid_cents": invoice.amount_cents - msg.balance_cents,
+            "days_overdue": max(0, (today - invoice.due_date).days),
+            "today": today,
+            "deadline": today + timedelta(days=msg.deadline_days or 8),
+            "recovery_indemnity": msg.recovery_indemnity and customer.segment == "b2b",
+            "creditor": {"name": c.name, "address": c.address, "email": c.email,
+                         "phone": c.phone, "iban": c.iban},
+            "pay_url": c.pay_url_template.format(invoice=invoice.number)
+            if c.pay_url_template else "",
+        }
+
+    def preview(self, invoice_id: int, step_key: str, channel: str, template: str,
+                balance_cents: int | None = None) -> dict[str, Any]:
+        """Render a step for an invoice without sending or recording anything."""
+        with Session(self.engine) as session:
+            invoice = session.get(Invoice, invoice_id)
+            if invoice is None:
+                raise LookupError(f"invoice {invoice_id} not found")
+            customer = session.get(Customer, invoice.customer_id)
+            assert customer is not None
+            msg = SendMessageInput(invoice_id=invoice_id, step_key=step_key, channel=channel,
+                                   template=template,
+                                   balance_cents=invoice.balance_cents
+                                   if balance_cents is None else balance_cents)
+            rendered = self.renderer.render(template, channel, customer.language,
+                                            self.context(invoice, customer, msg))
+            return {"subject": rendered.subject, "body": rendered.body,
+                    "recipient": self._recipient(customer, channel)}

@@ -1,0 +1,219 @@
+"""The `relance` command line: run the product, load the ledger, steer invoices."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlmodel import Session
+
+from ledger.csv_import import CsvImportError, parse_csv
+from ledger.db import make_engine, migrate
+from settings import DATA_DIR, Settings, get_settings
+
+app = typer.Typer(help="Relance: workflow-orchestrated collections.", no_args_is_help=True)
+console = Console()
+
+
+def _settings() -> Settings:
+    return get_settings()
+
+
+@app.command("migrate")
+def migrate_cmd() -> None:
+    """Create or upgrade the ledger schema (Alembic)."""
+    settings = _settings()
+    migrate(settings.database_url)
+    console.print(f"ledger schema up to date ({settings.database_url.split('@')[-1]})")
+
+
+@app.command("worker")
+def worker_cmd() -> None:
+    """Run a Temporal worker on the dunning task queue (scale out: run more)."""
+    from worker import run_worker
+
+    logging.basicConfig(level=logging.INFO)
+    asyncio.run(run_worker(_settings()))
+
+
+@app.command("import")
+def import_cmd(
+    csv_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    start: Annotated[bool, typer.Option(help="Start a workflow per open invoice.")] = True,
+) -> None:
+    """Import a CSV of invoices (customer, invoice number, invoice date, amount,
+    currency, due date, status) and start one workflow per open invoice."""
+    settings = _settings()
+    try:
+        rows = parse_csv(csv_file.read_text(encoding="utf-8-sig"))
+    except CsvImportError as err:
+        console.print(f"[red]{csv_file}: nothing imported[/red]")
+        for line in err.errors:
+            console.print(f"  {line}")
+        raise typer.Exit(2) from None
+    report = asyncio.run(_import(settings, rows, start))
+    console.print(report)
+
+
+async def _import(settings: Settings, rows: list, start: bool) -> str:  # type: ignore[type-arg]
+    from ledger.crud import import_invoices
+    from workflows.start import connect, start_dunning
+
+    engine = make_engine(settings.database_url)
+    migrate(settings.database_url)
+    with Session(engine) as session:
+        report = import_invoices(session=session, rows=rows)
+    started = 0
+    if start and report.open_invoice_ids:
+        client = await connect(settings)
+        with console.status(f"starting {len(report.open_invoice_ids)} workflows"):
+            started = len(await start_dunning(client, engine, settings,
+                                              report.open_invoice_ids))
+    return (f"{report.invoices_created} invoices imported, {report.invoices_existing} already "
+            f"in the ledger, {report.customers_created} new customers; "
+            f"{started} open invoices have a running workflow")
+
+
+@app.command("status")
+def status_cmd(invoice_id: int) -> None:
+    """Ask an invoice's workflow where it stands (stage, balance, next action)."""
+
+    async def query() -> dict:  # type: ignore[type-arg]
+        from workflows.dunning import DunningWorkflow
+        from workflows.start import connect, workflow_id
+
+        client = await connect(_settings())
+        handle = client.get_workflow_handle_for(DunningWorkflow.run, workflow_id(invoice_id))
+        return asdict(await handle.query(DunningWorkflow.status))
+
+    console.print_json(json.dumps(asyncio.run(query()), default=str))
+
+
+@app.command("list")
+def list_cmd(query: Annotated[str, typer.Argument(help="Temporal visibility query")] = "",
+             limit: int = 50) -> None:
+    """List invoice workflows, e.g. `relance list "RelanceStage = 'call'"`."""
+
+    async def run() -> None:
+        from workflows.start import connect
+
+        client = await connect(_settings())
+        table = Table("workflow", "status", "stage", "customer", "amount due", "next action at")
+        n = 0
+        async for wf in client.list_workflows(query or None):
+            sa = wf.typed_search_attributes
+            from workflows.dunning import AMOUNT_DUE, CUSTOMER, NEXT_ACTION_AT, STAGE
+
+            table.add_row(wf.id, wf.status.name if wf.status else "", sa.get(STAGE) or "",
+                          sa.get(CUSTOMER) or "", f"{sa.get(AMOUNT_DUE) or 0:.2f}",
+                          str(sa.get(NEXT_ACTION_AT) or ""))
+            n += 1
+            if n >= limit:
+                break
+        console.print(table)
+
+    asyncio.run(run())
+
+
+def temporal_dev_server_cmd(settings: Settings) -> list[str]:
+    """The embedded Temporal: dev server with its Web UI, persisted in .relance/."""
+    from workflows.start import SEARCH_ATTRIBUTES
+
+    binary = shutil.which("temporal") or str(Path(sys.executable).parent / "temporal")
+    host, port = settings.temporal_address.rsplit(":", 1)
+    kinds = {1: "Text", 2: "Keyword", 3: "Int", 4: "Double", 5: "Bool", 6: "Datetime"}
+    cmd = [binary, "server", "start-dev", "--ip", host, "--port", port,
+           "--ui-port", settings.temporal_ui_url.rsplit(":", 1)[-1],
+           "--db-filename", str(DATA_DIR / "temporal.db"), "--log-level", "warn"]
+    for name, kind in SEARCH_ATTRIBUTES.items():
+        cmd += ["--search-attribute", f"{name}={kinds[int(kind)]}"]
+    return cmd
+
+
+@app.command("dev")
+def dev_cmd(
+    demo: Annotated[bool, typer.Option(help="Load the demo ledger.")] = True,
+    day_seconds: Annotated[int, typer.Option(help="Length of a policy day (demo)")] = 20,
+    api: Annotated[bool, typer.Option(help="Serve the HTTP API too.")] = True,
+) -> None:
+    """Everything on one laptop: Temporal dev server (Web UI), worker, API, SQLite."""
+    os.environ.setdefault("RELANCE_DAY_SECONDS", str(day_seconds))
+    get_settings.cache_clear()
+    settings = _settings()
+    DATA_DIR.mkdir(exist_ok=True)
+    server = subprocess.Popen(temporal_dev_server_cmd(settings))
+    try:
+        _wait_for_port(settings.temporal_address)
+        migrate(settings.database_url)
+        console.print(f"Temporal Web UI: {settings.temporal_ui_url}  "
+                      f"(a policy day lasts {settings.day_seconds}s)")
+        asyncio.run(_dev(settings, demo, api))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+
+
+def _wait_for_port(address: str, timeout: float = 60) -> None:
+    import socket
+
+    host, port = address.rsplit(":", 1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"Temporal did not start on {address}")
+
+
+async def _dev(settings: Settings, demo: bool, api: bool) -> None:
+    from worker import run_worker
+    from workflows.start import connect, register_search_attributes
+
+    client = await connect(settings)
+    await register_search_attributes(client, settings.temporal_namespace)
+    tasks = [asyncio.create_task(run_worker(settings))]
+    if api:
+        tasks.append(asyncio.create_task(_serve_api(settings)))
+    if demo:
+        from ledger.demo import demo_rows
+
+        console.print(await _import(settings, demo_rows(), True))
+    await asyncio.gather(*tasks)
+
+
+async def _serve_api(settings: Settings) -> None:
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config("api.main:app", host=settings.api_host,
+                                           port=settings.api_port, log_level="info"))
+    await server.serve()
+
+
+@app.command("demo")
+def demo_cmd(out: Annotated[Path, typer.Option()] = Path("demo-ledger.csv")) -> None:
+    """Write the demo ledger as a CSV (what `relance dev` loads)."""
+    from ledger.demo import demo_csv
+
+    out.write_text(demo_csv(), encoding="utf-8")
+    console.print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    app()

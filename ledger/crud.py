@@ -1,0 +1,124 @@
+"""Writing to the ledger: keyword-only functions, one transaction each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlmodel import Session, select
+
+from ledger.models import AuditEvent, Customer, Invoice, InvoiceStatus, Payment
+from rules.policy import Segment
+
+
+@dataclass
+class InvoiceRow:
+    """One line of a finance team's tracking table, validated."""
+
+    customer_ref: str
+    customer_name: str
+    number: str
+    invoice_date: date
+    due_date: date
+    amount_cents: int
+    currency: str = "EUR"
+    status: str = InvoiceStatus.OPEN
+    balance_cents: int | None = None
+    segment: str = Segment.B2B
+    email: str | None = None
+    phone: str | None = None
+    language: str = "fr"
+    country: str = "FR"
+    address: str | None = None
+
+
+@dataclass
+class ImportReport:
+    customers_created: int = 0
+    invoices_created: int = 0
+    invoices_existing: int = 0
+    open_invoice_ids: list[int] = field(default_factory=list)
+
+
+def upsert_customer(*, session: Session, row: InvoiceRow,
+                    cache: dict[str, Customer] | None = None) -> tuple[Customer, bool]:
+    if cache is not None and row.customer_ref in cache:
+        return cache[row.customer_ref], False
+    customer = session.exec(select(Customer).where(Customer.ref == row.customer_ref)).first()
+    created = customer is None
+    if customer is None:
+        customer = Customer(ref=row.customer_ref, name=row.customer_name, segment=row.segment,
+                            email=row.email, phone=row.phone, language=row.language,
+                            country=row.country, address=row.address)
+        session.add(customer)
+        session.flush()
+    if cache is not None:
+        cache[row.customer_ref] = customer
+    return customer, created
+
+
+def import_invoices(*, session: Session, rows: list[InvoiceRow]) -> ImportReport:
+    """Add the rows' customers and invoices; an invoice already there is left as is,
+    so running an import twice changes nothing. One transaction for the batch."""
+    report = ImportReport()
+    customers: dict[str, Customer] = {}
+    numbers = [r.number for r in rows]
+    existing: dict[str, Invoice] = {}
+    for chunk in range(0, len(numbers), 500):
+        for inv in session.exec(select(Invoice).where(
+                Invoice.number.in_(numbers[chunk:chunk + 500]))):  # type: ignore[attr-defined]
+            existing[inv.number] = inv
+    new: list[Invoice] = []
+    for row in rows:
+        if row.number in existing:
+            report.invoices_existing += 1
+            if existing[row.number].status == InvoiceStatus.OPEN:
+                report.open_invoice_ids.append(existing[row.number].id or 0)
+            continue
+        customer, created = upsert_customer(session=session, row=row, cache=customers)
+        report.customers_created += created
+        balance = row.amount_cents if row.balance_cents is None else row.balance_cents
+        invoice = Invoice(number=row.number, customer_id=customer.id or 0,
+                          invoice_date=row.invoice_date, due_date=row.due_date,
+                          currency=row.currency, amount_cents=row.amount_cents,
+                          balance_cents=0 if row.status == InvoiceStatus.PAID else balance,
+                          status=row.status, stage="imported")
+        session.add(invoice)
+        existing[row.number] = invoice
+        new.append(invoice)
+    session.flush()
+    for invoice in new:
+        session.add(AuditEvent(invoice_id=invoice.id, customer_id=invoice.customer_id,
+                               kind="invoice_imported", actor="import",
+                               detail={"number": invoice.number,
+                                       "amount_cents": invoice.amount_cents,
+                                       "status": invoice.status}))
+        if invoice.status == InvoiceStatus.OPEN:
+            report.open_invoice_ids.append(invoice.id or 0)
+    report.invoices_created = len(new)
+    session.commit()
+    return report
+
+
+def record_payment(*, session: Session, source: str, external_id: str, amount_cents: int,
+                   currency: str, invoice_id: int | None,
+                   customer_id: int | None = None) -> tuple[Payment, bool]:
+    """Store a payment once per (source, external id). Returns (payment, created)."""
+    found = session.exec(select(Payment).where(Payment.source == source,
+                                               Payment.external_id == external_id)).first()
+    if found is not None:
+        return found, False
+    if invoice_id is not None and customer_id is None:
+        invoice = session.get(Invoice, invoice_id)
+        customer_id = invoice.customer_id if invoice else None
+    payment = Payment(source=source, external_id=external_id, amount_cents=amount_cents,
+                      currency=currency, invoice_id=invoice_id, customer_id=customer_id,
+                      unapplied_cents=amount_cents if invoice_id is None else 0)
+    session.add(payment)
+    session.flush()
+    session.add(AuditEvent(invoice_id=invoice_id, customer_id=customer_id,
+                           kind="payment_received", actor=source,
+                           detail={"payment_id": payment.id, "external_id": external_id,
+                                   "amount_cents": amount_cents, "currency": currency}))
+    session.commit()
+    return payment, True

@@ -1,0 +1,207 @@
+"""The ledger: customers, invoices, payments, messages, call tasks and the audit trail.
+
+Money is stored in integer cents (exact in SQLite and PostgreSQL, and summable in
+SQL); the API speaks Decimal with a currency. Read/write schemas sit next to
+their table, as in the FastAPI full-stack template.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class InvoiceStatus(StrEnum):
+    OPEN = "open"
+    PAID = "paid"
+    IN_PAYMENT_PLAN = "in_payment_plan"
+    DISPUTED = "disputed"
+    CANCELLED = "cancelled"
+    ESCALATED = "escalated"
+
+
+class MessageStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class TaskStatus(StrEnum):
+    OPEN = "open"
+    CLAIMED = "claimed"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+# --- customers -------------------------------------------------------------
+
+
+class CustomerBase(SQLModel):
+    ref: str = Field(index=True, unique=True, max_length=64)
+    name: str = Field(max_length=200)
+    segment: str = Field(default="b2b", max_length=8)
+    email: str | None = Field(default=None, max_length=254)
+    phone: str | None = Field(default=None, max_length=32)
+    language: str = Field(default="fr", max_length=8)
+    country: str = Field(default="FR", max_length=2)
+    timezone: str = Field(default="Europe/Paris", max_length=64)
+    address: str | None = Field(default=None, max_length=500)
+    credit_limit_cents: int | None = Field(default=None, sa_column=Column(BigInteger))
+    risk: int = Field(default=1, ge=0, le=5)
+    policy_code: str | None = Field(default=None, max_length=64)
+    do_not_contact: bool = False
+
+
+class Customer(CustomerBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    email_invalid: bool = False
+    sms_opt_out: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+# --- invoices --------------------------------------------------------------
+
+
+class Invoice(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("number", name="uq_invoice_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(max_length=64)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    invoice_date: date
+    due_date: date = Field(index=True)
+    currency: str = Field(default="EUR", max_length=3)
+    amount_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    balance_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    status: str = Field(default=InvoiceStatus.OPEN, max_length=20, index=True)
+    stage: str = Field(default="new", max_length=32, index=True)
+    policy_code: str | None = Field(default=None, max_length=64)
+    next_action: str | None = Field(default=None, max_length=64)
+    next_action_at: datetime | None = None
+    closed_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def workflow_id(self) -> str:
+        return f"invoice-{self.id}"
+
+
+# --- payments --------------------------------------------------------------
+
+
+class Payment(SQLModel, table=True):
+    """Money received. `external_id` is the gateway's id, so a retried webhook
+    records the payment once. `invoice_id` None with `unapplied_cents` > 0 is cash
+    waiting for a human to match it."""
+
+    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_payment_external"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=32)
+    external_id: str = Field(max_length=128)
+    invoice_id: int | None = Field(default=None, foreign_key="invoice.id", index=True)
+    customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
+    amount_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    applied_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    unapplied_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    currency: str = Field(default="EUR", max_length=3)
+    received_at: datetime = Field(default_factory=utcnow)
+    # Set once the invoice workflow has the payment (the reconciler retries the rest).
+    signalled_at: datetime | None = None
+
+
+# --- messages (the outbox) -------------------------------------------------
+
+
+class OutboxMessage(SQLModel, table=True):
+    """One message per (invoice, step, channel), written before any provider is
+    called: the unique key is what makes a retried send a no-op."""
+
+    __table_args__ = (
+        UniqueConstraint("invoice_id", "step_key", "channel", name="uq_outbox_invoice_step"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    invoice_id: int = Field(foreign_key="invoice.id", index=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    step_key: str = Field(max_length=64)
+    channel: str = Field(max_length=16)
+    template: str = Field(max_length=64)
+    language: str = Field(default="fr", max_length=8)
+    recipient: str | None = Field(default=None, max_length=254)
+    subject: str | None = Field(default=None, max_length=300)
+    body: str = ""
+    status: str = Field(default=MessageStatus.PENDING, max_length=16, index=True)
+    provider: str | None = Field(default=None, max_length=32)
+    provider_id: str | None = Field(default=None, max_length=128, index=True)
+    error: str | None = None
+    attempts: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+
+
+# --- call tasks ------------------------------------------------------------
+
+
+class CallTask(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("invoice_id", "step_key", name="uq_calltask_invoice_step"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    invoice_id: int = Field(foreign_key="invoice.id", index=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    step_key: str = Field(max_length=64)
+    status: str = Field(default=TaskStatus.OPEN, max_length=16, index=True)
+    reason: str = Field(default="", max_length=200)
+    assigned_to: str | None = Field(default=None, max_length=64, index=True)
+    outcome: str | None = Field(default=None, max_length=32)
+    notes: str | None = None
+    promise_date: date | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    completed_at: datetime | None = None
+    completed_by: str | None = Field(default=None, max_length=64)
+
+
+# --- payment plans ---------------------------------------------------------
+
+
+class PaymentPlan(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    invoice_id: int = Field(foreign_key="invoice.id", index=True)
+    agreed_by: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Instalment(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="paymentplan.id", index=True)
+    due_date: date
+    amount_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+# --- audit trail -----------------------------------------------------------
+
+
+class AuditEvent(SQLModel, table=True):
+    """Every step taken, message sent, payment, task and decision, with its time."""
+
+    __table_args__ = (UniqueConstraint("dedup_key", name="uq_audit_dedup"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    invoice_id: int | None = Field(default=None, foreign_key="invoice.id", index=True)
+    customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
+    kind: str = Field(max_length=48, index=True)
+    actor: str = Field(default="workflow", max_length=64)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    # Activities retry: an event derived from workflow data is written once.
+    dedup_key: str | None = Field(default=None, max_length=200)
+    at: datetime = Field(default_factory=utcnow, index=True)

@@ -1,0 +1,62 @@
+"""Building ledgers and workers for tests."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
+
+from ledger.crud import InvoiceRow, import_invoices
+from ledger.models import AuditEvent, OutboxMessage
+from settings import Settings
+from worker import build_worker
+from workflows.start import start_dunning, workflow_id
+
+
+def settings_for(database_url: str, **overrides: object) -> Settings:
+    return Settings(database_url=database_url, environment="test", **overrides)  # type: ignore[arg-type]
+
+
+def new_worker(client: Client, engine: Engine, settings: Settings,
+               executor: ThreadPoolExecutor) -> Worker:
+    return build_worker(client, engine, settings, executor,
+                        task_queue=f"tq-{uuid.uuid4()}")
+
+
+def add_invoices(engine: Engine, *, due: date, amounts: list[int], segment: str = "b2b",
+                 email: str | None = "ap@client.example", phone: str | None = "+33612345678",
+                 invoice_date: date | None = None, language: str = "fr",
+                 customer_ref: str | None = None) -> list[int]:
+    ref = customer_ref or f"C-{uuid.uuid4().hex[:8]}"
+    rows = [InvoiceRow(customer_ref=ref, customer_name=f"Client {ref}",
+                       number=f"F-{uuid.uuid4().hex[:10]}", invoice_date=invoice_date or due,
+                       due_date=due, amount_cents=a, segment=segment, email=email, phone=phone,
+                       language=language, address="3 rue du Client, 69001 Lyon")
+            for a in amounts]
+    with Session(engine) as session:
+        return import_invoices(session=session, rows=rows).open_invoice_ids
+
+
+async def start(client: Client, engine: Engine, settings: Settings, worker: Worker,
+                invoice_ids: list[int]) -> list[WorkflowHandle]:
+    s = settings.model_copy(update={"temporal_task_queue": worker.task_queue})
+    # The handles start_workflow returns are the ones that skip time on result().
+    handles = {h.id: h for h in await start_dunning(client, engine, s, invoice_ids)}
+    return [handles[workflow_id(i)] for i in invoice_ids]
+
+
+def audit_kinds(engine: Engine, invoice_id: int) -> list[str]:
+    with Session(engine) as session:
+        return [e.kind for e in session.exec(select(AuditEvent).where(
+            AuditEvent.invoice_id == invoice_id).order_by(AuditEvent.id))]  # type: ignore[arg-type]
+
+
+def messages(engine: Engine, invoice_id: int) -> list[OutboxMessage]:
+    with Session(engine) as session:
+        return list(session.exec(select(OutboxMessage).where(
+            OutboxMessage.invoice_id == invoice_id).order_by(OutboxMessage.id)))  # type: ignore[arg-type]

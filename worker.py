@@ -1,0 +1,75 @@
+"""The Relance worker: builds the clients once, registers the workflow and the
+bound activity methods, and polls the dunning task queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import Engine
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.ledger import LedgerActivities
+from activities.notify import Creditor, NotifyActivities
+from activities.providers.base import MessageProvider
+from activities.providers.outbox import OutboxProvider
+from activities.rendering import MessageRenderer
+from ledger.db import make_engine
+from settings import Settings, get_settings
+from workflows.dunning import DunningWorkflow
+from workflows.start import connect
+
+log = logging.getLogger("relance.worker")
+
+
+def build_providers(settings: Settings) -> dict[str, MessageProvider]:
+    providers: dict[str, MessageProvider] = {
+        "email": OutboxProvider("outbox"),
+        "sms": OutboxProvider("outbox"),
+        # Letters are queued for registered post: printed from the outbox.
+        "letter": OutboxProvider("post-queue"),
+    }
+    return providers
+
+
+def build_worker(client: Client, engine: Engine, settings: Settings,
+                 executor: ThreadPoolExecutor, task_queue: str | None = None) -> Worker:
+    ledger = LedgerActivities(engine)
+    notify = NotifyActivities(
+        engine, build_providers(settings), MessageRenderer(),
+        Creditor(name=settings.company_name, address=settings.company_address,
+                 email=settings.company_email, phone=settings.company_phone,
+                 iban=settings.company_iban, pay_url_template=settings.pay_url_template),
+    )
+    return Worker(
+        client,
+        task_queue=task_queue or settings.temporal_task_queue,
+        workflows=[DunningWorkflow],
+        activities=[
+            ledger.record_progress, ledger.record_event, ledger.create_call_task,
+            ledger.complete_call_task, ledger.store_payment_plan, ledger.mark_recipient,
+            notify.send_message,
+        ],
+        activity_executor=executor,
+        max_concurrent_activities=settings.max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        max_cached_workflows=settings.max_cached_workflows,
+    )
+
+
+async def run_worker(settings: Settings | None = None) -> None:
+    settings = settings or get_settings()
+    client = await connect(settings)
+    engine = make_engine(settings.database_url)
+    with ThreadPoolExecutor(max_workers=settings.max_concurrent_activities) as executor:
+        worker = build_worker(client, engine, settings, executor)
+        log.info("worker polling %s on %s", settings.temporal_task_queue,
+                 settings.temporal_address)
+        await worker.run()
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    asyncio.run(run_worker())

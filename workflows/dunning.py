@@ -1,0 +1,642 @@
+"""One durable workflow per open invoice, `invoice-<id>`: it follows the customer's
+dunning policy until the invoice is paid, put in a payment plan, cancelled or
+escalated.
+
+The loop is "wait until the next step is due or a message changes the plan",
+recomputed from `workflow.now()` after every wake-up. Message handlers change the
+state; the loop mirrors it into the ledger through activities.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.ledger import LedgerActivities
+    from activities.notify import NotifyActivities
+    from activities.payloads import (
+        AuditInput,
+        CallTaskOutcomeInput,
+        CreateCallTaskInput,
+        Instalment,
+        InvoiceProgress,
+        MarkRecipientInput,
+        SendMessageInput,
+        StorePaymentPlanInput,
+    )
+    from rules.calendar import StepClock
+    from rules.policy import Channel, DunningPolicy
+    from rules.schedule import plan_steps
+
+STAGE = SearchAttributeKey.for_keyword("RelanceStage")
+CUSTOMER = SearchAttributeKey.for_keyword("RelanceCustomer")
+AMOUNT_DUE = SearchAttributeKey.for_float("RelanceAmountDue")
+NEXT_ACTION_AT = SearchAttributeKey.for_datetime("RelanceNextActionAt")
+
+LEDGER_TIMEOUT = timedelta(seconds=30)
+SEND_TIMEOUT = timedelta(minutes=2)
+SEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=30),
+    non_retryable_error_types=["PermanentSendError"],
+)
+
+
+class InvoiceStatus(StrEnum):
+    OPEN = "open"
+    PAID = "paid"
+    IN_PAYMENT_PLAN = "in_payment_plan"
+    CANCELLED = "cancelled"
+    ESCALATED = "escalated"
+
+
+class CallOutcome(StrEnum):
+    NO_ANSWER = "no_answer"
+    WRONG_NUMBER = "wrong_number"
+    PROMISE_TO_PAY = "promise_to_pay"
+    DISPUTE = "dispute"
+    PAYMENT_PLAN = "payment_plan"
+    PAID_CLAIMED = "paid_claimed"
+
+
+# --- messages ---------------------------------------------------------------
+
+
+@dataclass
+class PaymentReceived:
+    """Signal: money arrived for this invoice. `payment_id` is the ledger's id, so
+    the same payment delivered twice counts once."""
+
+    payment_id: str = ""
+    amount_cents: int = 0
+    currency: str = "EUR"
+    received_at: datetime | None = None
+
+
+@dataclass
+class CompleteCallTask:
+    task_id: int = 0
+    outcome: CallOutcome = CallOutcome.NO_ANSWER
+    notes: str | None = None
+    promise_date: date | None = None
+    dispute_reason: str | None = None
+    instalments: list[Instalment] = field(default_factory=list)
+    agent: str | None = None
+
+
+@dataclass
+class CallTaskCompleted:
+    task_id: int = 0
+    outcome: str = ""
+    stage: str = ""
+
+
+@dataclass
+class PaymentPlanAgreed:
+    instalments: list[Instalment] = field(default_factory=list)
+    agreed_by: str | None = None
+
+
+@dataclass
+class StewardAction:
+    """Pause, resume, dispute or cancel, with who asked and why."""
+
+    actor: str = "system"
+    reason: str = ""
+
+
+@dataclass
+class Acknowledged:
+    stage: str = ""
+    status: str = ""
+
+
+@dataclass
+class DunningStatus:
+    invoice_id: int = 0
+    status: str = InvoiceStatus.OPEN
+    stage: str = ""
+    balance_cents: int = 0
+    currency: str = "EUR"
+    unapplied_cents: int = 0
+    next_action: str | None = None
+    next_action_at: datetime | None = None
+    paused: bool = False
+    disputed: bool = False
+    promise_until: date | None = None
+    open_tasks: list[int] = field(default_factory=list)
+    steps_done: list[str] = field(default_factory=list)
+
+
+# --- input and state --------------------------------------------------------
+
+
+@dataclass
+class PlannedStepState:
+    key: str = ""
+    day: date = date(1970, 1, 1)
+
+
+@dataclass
+class DunningState:
+    """Everything the workflow knows; carried whole through continue-as-new."""
+
+    clock: StepClock = field(default_factory=StepClock)
+    plan: list[PlannedStepState] = field(default_factory=list)
+    next_step: int = 0
+    # Days added to every remaining step after a pause, dispute or promise.
+    shift_days: int = 0
+    status: str = InvoiceStatus.OPEN
+    stage: str = "scheduled"
+    balance_cents: int = 0
+    unapplied_cents: int = 0
+    payment_ids: list[str] = field(default_factory=list)
+    paused: bool = False
+    disputed: bool = False
+    promise_until: date | None = None
+    open_tasks: dict[int, str] = field(default_factory=dict)
+    completed_tasks: list[int] = field(default_factory=list)
+    email_unusable: bool = False
+    sms_unusable: bool = False
+    steps_done: list[str] = field(default_factory=list)
+    audit_seq: int = 0
+
+
+@dataclass
+class DunningInput:
+    invoice_id: int = 0
+    invoice_number: str = ""
+    customer_ref: str = ""
+    currency: str = "EUR"
+    balance_cents: int = 0
+    due_date: date = date(1970, 1, 1)
+    policy: DunningPolicy = field(default_factory=DunningPolicy)
+    day_seconds: int = 86400
+    timezone: str = "Europe/Paris"
+    send_hour: int = 9
+    # The customer's country's public holidays, snapshotted like the policy.
+    holidays: list[date] = field(default_factory=list)
+    # Set only by continue-as-new.
+    state: DunningState | None = None
+
+
+@dataclass
+class DunningResult:
+    status: str = ""
+    stage: str = ""
+    balance_cents: int = 0
+    unapplied_cents: int = 0
+    steps_done: list[str] = field(default_factory=list)
+
+
+@workflow.defn
+class DunningWorkflow:
+    @workflow.init
+    def __init__(self, input: DunningInput) -> None:
+        self.input = input
+        self.state = input.state or DunningState(balance_cents=input.balance_cents)
+        # Handlers that run activities take this so they never interleave.
+        self.lock = asyncio.Lock()
+        # Set by any handler that changes the plan, so the loop wakes and recomputes.
+        self.changed = False
+        self.pending_audit: list[AuditInput] = []
+
+    # --- the loop -----------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: DunningInput) -> DunningResult:
+        s = self.state
+        if input.state is None:
+            now = workflow.now()
+            s.clock = StepClock(
+                started_at=now,
+                today=StepClock(timezone=input.timezone).day_of(now),
+                day_seconds=input.day_seconds,
+                timezone=input.timezone,
+                send_hour=input.send_hour,
+                holidays=tuple(input.holidays),
+            )
+            s.plan = [
+                PlannedStepState(p.step.key, p.day)
+                for p in plan_steps(input.policy, input.due_date, s.clock.today)
+            ]
+            self._audit("dunning_started", {"policy": input.policy.code,
+                                            "plan": [[p.key, p.day.isoformat()] for p in s.plan]})
+        await self._sync()
+
+        while s.status == InvoiceStatus.OPEN:
+            if workflow.info().is_continue_as_new_suggested() and not self.pending_audit:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(replace(input, state=s))
+            self.changed = False
+            if s.paused or s.disputed:
+                await workflow.wait_condition(lambda: self.changed)
+                await self._sync()
+                continue
+            if s.promise_until is not None:
+                waited = await self._wait_until(s.clock.at(s.promise_until))
+                if waited and s.promise_until is not None:
+                    self._audit("promise_broken", {"promise_until": s.promise_until.isoformat()})
+                    s.promise_until = None
+                    self._resume_plan()
+                await self._sync()
+                continue
+            if s.next_step >= len(s.plan):
+                # A plan with nothing left (e.g. a policy without overdue steps).
+                await self._close(InvoiceStatus.ESCALATED, "escalated")
+                break
+            if await self._wait_until(self._next_step_at()):
+                async with self.lock:
+                    if s.status == InvoiceStatus.OPEN and not self.changed:
+                        await self._execute(self._current_step_key())
+            await self._sync()
+
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._sync()
+        return DunningResult(s.status, s.stage, s.balance_cents, s.unapplied_cents, s.steps_done)
+
+    async def _wait_until(self, when: datetime) -> bool:
+        """True when `when` arrived; False when a message woke the loop first."""
+        delay = when - workflow.now()
+        if delay <= timedelta(0):
+            return not self.changed
+        try:
+            await workflow.wait_condition(lambda: self.changed, timeout=delay)
+            return False
+        except TimeoutError:
+            return True
+
+    def _current_step_key(self) -> str:
+        return self.state.plan[self.state.next_step].key
+
+    def _next_step_at(self) -> datetime:
+        s = self.state
+        step = s.plan[s.next_step]
+        return s.clock.at(step.day + timedelta(days=s.shift_days))
+
+    def _resume_plan(self) -> None:
+        """After a pause, dispute or promise, move the remaining steps so the next
+        one happens now at the earliest and the policy's spacing is kept."""
+        s = self.state
+        if s.next_step >= len(s.plan):
+            return
+        today = s.clock.day_of(workflow.now())
+        next_day = s.plan[s.next_step].day + timedelta(days=s.shift_days)
+        if next_day < today:
+            s.shift_days += (today - next_day).days
+
+    # --- steps ----------------------------------------------------------------
+
+    async def _execute(self, key: str) -> None:
+        s = self.state
+        step = self.input.policy.step(key)
+        s.stage = key
+        if step.channel == Channel.ESCALATION:
+            s.next_step += 1
+            s.steps_done.append(key)
+            await self._close(InvoiceStatus.ESCALATED, "escalated")
+            return
+        if step.channel == Channel.CALL:
+            await self._create_call_task(key, "policy step")
+        elif step.channel == Channel.LETTER:
+            # The formal notice goes by registered post and by email.
+            await self._send(key, Channel.LETTER, step.template)
+            await self._send(key, Channel.EMAIL, step.template)
+        else:
+            await self._send(key, step.channel, step.template)
+        s.next_step += 1
+        s.steps_done.append(key)
+
+    async def _send(self, key: str, channel: Channel, template: str) -> None:
+        s = self.state
+        if channel == Channel.EMAIL and s.email_unusable:
+            await self._create_call_task(key, "email address unusable")
+            return
+        if channel == Channel.SMS and s.sms_unusable:
+            channel = Channel.EMAIL
+            if s.email_unusable:
+                await self._create_call_task(key, "no usable email or phone")
+                return
+        result = await workflow.execute_activity_method(
+            NotifyActivities.send_message,
+            SendMessageInput(
+                invoice_id=self.input.invoice_id,
+                step_key=key,
+                channel=channel,
+                template=template,
+                balance_cents=s.balance_cents,
+                deadline_days=self.input.policy.formal_notice_deadline_days,
+                recovery_indemnity=self.input.policy.recovery_indemnity,
+            ),
+            start_to_close_timeout=SEND_TIMEOUT,
+            retry_policy=SEND_RETRY,
+        )
+        if result.recipient_unusable:
+            # Permanent failure: record it and move on to the next channel.
+            if channel == Channel.EMAIL:
+                s.email_unusable = True
+            elif channel == Channel.SMS:
+                s.sms_unusable = True
+            if channel != Channel.LETTER:
+                await self._send(key, channel, template)
+
+    async def _create_call_task(self, key: str, reason: str) -> None:
+        task_id = await workflow.execute_activity_method(
+            LedgerActivities.create_call_task,
+            CreateCallTaskInput(self.input.invoice_id, key, reason),
+            start_to_close_timeout=LEDGER_TIMEOUT,
+        )
+        self.state.open_tasks[task_id] = key
+
+    async def _close(self, status: InvoiceStatus, stage: str) -> None:
+        s = self.state
+        s.status = status
+        s.stage = stage
+        self._audit("dunning_closed", {"status": status, "balance_cents": s.balance_cents})
+        s.open_tasks.clear()
+
+    # --- ledger mirror --------------------------------------------------------
+
+    def _audit(self, kind: str, detail: dict, actor: str = "workflow") -> None:
+        self.state.audit_seq += 1
+        key = f"{workflow.info().workflow_id}:{self.state.audit_seq}"
+        self.pending_audit.append(AuditInput(self.input.invoice_id, kind, detail, actor, key))
+
+    async def _sync(self) -> None:
+        """Write pending audit events and the invoice's progress, upsert search attributes."""
+        s = self.state
+        next_action, next_at = self._next_action()
+        events, self.pending_audit = self.pending_audit, []
+        await workflow.execute_activity_method(
+            LedgerActivities.record_progress,
+            InvoiceProgress(
+                invoice_id=self.input.invoice_id,
+                status=s.status,
+                stage=s.stage,
+                balance_cents=s.balance_cents,
+                next_action=next_action,
+                next_action_at=next_at,
+                closed=s.status != InvoiceStatus.OPEN,
+                events=events,
+            ),
+            start_to_close_timeout=LEDGER_TIMEOUT,
+        )
+        workflow.upsert_search_attributes(
+            [
+                STAGE.value_set(s.stage),
+                CUSTOMER.value_set(self.input.customer_ref),
+                AMOUNT_DUE.value_set(s.balance_cents / 100),
+                NEXT_ACTION_AT.value_set(next_at) if next_at else NEXT_ACTION_AT.value_unset(),
+            ]
+        )
+
+    def _next_action(self) -> tuple[str | None, datetime | None]:
+        s = self.state
+        if s.status != InvoiceStatus.OPEN:
+            return None, None
+        if s.paused:
+            return "paused", None
+        if s.disputed:
+            return "dispute", None
+        if s.promise_until is not None:
+            return "promise_to_pay_due", s.clock.at(s.promise_until)
+        if s.next_step < len(s.plan):
+            return self._current_step_key(), self._next_step_at()
+        return None, None
+
+    # --- signals ----------------------------------------------------------------
+
+    @workflow.signal
+    def payment_received(self, payment: PaymentReceived) -> None:
+        s = self.state
+        if payment.payment_id in s.payment_ids or payment.amount_cents <= 0:
+            return
+        if payment.currency != self.input.currency:
+            self._audit("payment_rejected", {"payment_id": payment.payment_id,
+                                             "reason": f"currency {payment.currency}"})
+            self.changed = True
+            return
+        s.payment_ids.append(payment.payment_id)
+        if s.status != InvoiceStatus.OPEN:
+            s.unapplied_cents += payment.amount_cents
+            self._audit("payment_unapplied", {"payment_id": payment.payment_id,
+                                              "amount_cents": payment.amount_cents,
+                                              "reason": f"invoice {s.status}"})
+            self.changed = True
+            return
+        applied = min(payment.amount_cents, s.balance_cents)
+        s.balance_cents -= applied
+        over = payment.amount_cents - applied
+        s.unapplied_cents += over
+        self._audit("payment_applied", {"payment_id": payment.payment_id,
+                                        "applied_cents": applied, "unapplied_cents": over,
+                                        "balance_cents": s.balance_cents})
+        if s.balance_cents == 0:
+            s.status = InvoiceStatus.PAID
+            s.stage = "paid"
+            s.open_tasks.clear()
+            self._audit("dunning_closed", {"status": "paid", "balance_cents": 0})
+        self.changed = True
+
+    # --- updates ----------------------------------------------------------------
+
+    def _require_open(self) -> None:
+        if self.state.status != InvoiceStatus.OPEN:
+            raise ValueError(f"invoice is {self.state.status}, dunning has ended")
+
+    @workflow.update
+    async def complete_call_task(self, cmd: CompleteCallTask) -> CallTaskCompleted:
+        s = self.state
+        async with self.lock:
+            if cmd.task_id not in s.open_tasks:
+                # The state may have moved while we waited for the lock.
+                raise ApplicationError(f"call task {cmd.task_id} is no longer open",
+                                       type="StaleCallTask", non_retryable=True)
+            await workflow.execute_activity_method(
+                LedgerActivities.complete_call_task,
+                CallTaskOutcomeInput(self.input.invoice_id, cmd.task_id, cmd.outcome,
+                                     cmd.notes, cmd.promise_date, cmd.agent),
+                start_to_close_timeout=LEDGER_TIMEOUT,
+            )
+            del s.open_tasks[cmd.task_id]
+            s.completed_tasks.append(cmd.task_id)
+            actor = cmd.agent or "agent"
+            match cmd.outcome:
+                case CallOutcome.PROMISE_TO_PAY:
+                    promised = cmd.promise_date or s.clock.day_of(workflow.now())
+                    s.promise_until = promised + timedelta(
+                        days=self.input.policy.promise_grace_days)
+                    s.stage = "promise_to_pay"
+                case CallOutcome.PAID_CLAIMED:
+                    # Give the claimed payment the grace period to arrive.
+                    s.promise_until = s.clock.day_of(workflow.now()) + timedelta(
+                        days=self.input.policy.promise_grace_days)
+                    s.stage = "paid_claimed"
+                case CallOutcome.DISPUTE:
+                    s.disputed = True
+                    s.stage = "disputed"
+                    self._audit("dispute_opened", {"reason": cmd.dispute_reason}, actor)
+                case CallOutcome.PAYMENT_PLAN:
+                    await self._agree_plan(PaymentPlanAgreed(cmd.instalments, cmd.agent))
+                case CallOutcome.WRONG_NUMBER:
+                    s.sms_unusable = True
+                    await workflow.execute_activity_method(
+                        LedgerActivities.mark_recipient,
+                        MarkRecipientInput(self.input.invoice_id, "phone_invalid"),
+                        start_to_close_timeout=LEDGER_TIMEOUT,
+                    )
+            self.changed = True
+            return CallTaskCompleted(cmd.task_id, cmd.outcome, s.stage)
+
+    @complete_call_task.validator
+    def _validate_call_task(self, cmd: CompleteCallTask) -> None:
+        self._require_open()
+        if cmd.task_id in self.state.completed_tasks:
+            raise ValueError(f"call task {cmd.task_id} is already completed")
+        if cmd.task_id not in self.state.open_tasks:
+            raise ValueError(f"call task {cmd.task_id} is not a task of this invoice")
+        if cmd.outcome == CallOutcome.PROMISE_TO_PAY:
+            if cmd.promise_date is None:
+                raise ValueError("promise_to_pay needs a promise_date")
+            if cmd.promise_date < self.state.clock.day_of(workflow.now()):
+                raise ValueError("promise_date is in the past")
+        if cmd.outcome == CallOutcome.PAYMENT_PLAN:
+            self._validate_instalments(cmd.instalments)
+        if cmd.outcome == CallOutcome.DISPUTE and not cmd.dispute_reason:
+            raise ValueError("dispute needs a dispute_reason")
+
+    @workflow.update
+    async def agree_payment_plan(self, plan: PaymentPlanAgreed) -> Acknowledged:
+        async with self.lock:
+            self._require_open()
+            await self._agree_plan(plan)
+            self.changed = True
+            return Acknowledged(self.state.stage, self.state.status)
+
+    @agree_payment_plan.validator
+    def _validate_plan(self, plan: PaymentPlanAgreed) -> None:
+        self._require_open()
+        self._validate_instalments(plan.instalments)
+
+    def _validate_instalments(self, instalments: list[Instalment]) -> None:
+        if not instalments:
+            raise ValueError("a payment plan needs at least one instalment")
+        if any(i.amount_cents <= 0 for i in instalments):
+            raise ValueError("every instalment must be a positive amount")
+        total = sum(i.amount_cents for i in instalments)
+        if total != self.state.balance_cents:
+            raise ValueError(
+                f"instalments total {total} cents, balance is {self.state.balance_cents} cents")
+
+    async def _agree_plan(self, plan: PaymentPlanAgreed) -> None:
+        await workflow.execute_activity_method(
+            LedgerActivities.store_payment_plan,
+            StorePaymentPlanInput(self.input.invoice_id, plan.instalments, plan.agreed_by),
+            start_to_close_timeout=LEDGER_TIMEOUT,
+        )
+        await self._close(InvoiceStatus.IN_PAYMENT_PLAN, "in_payment_plan")
+
+    @workflow.update
+    def pause(self, action: StewardAction) -> Acknowledged:
+        self.state.paused = True
+        self.state.stage = "paused"
+        return self._steered("paused", action)
+
+    @pause.validator
+    def _validate_pause(self, action: StewardAction) -> None:
+        self._require_open()
+        if self.state.paused:
+            raise ValueError("dunning is already paused")
+
+    @workflow.update
+    def resume(self, action: StewardAction) -> Acknowledged:
+        self.state.paused = False
+        self._after_hold()
+        return self._steered("resumed", action)
+
+    @resume.validator
+    def _validate_resume(self, action: StewardAction) -> None:
+        self._require_open()
+        if not self.state.paused:
+            raise ValueError("dunning is not paused")
+
+    @workflow.update
+    def open_dispute(self, action: StewardAction) -> Acknowledged:
+        self.state.disputed = True
+        self.state.stage = "disputed"
+        return self._steered("dispute_opened", action)
+
+    @open_dispute.validator
+    def _validate_open_dispute(self, action: StewardAction) -> None:
+        self._require_open()
+        if self.state.disputed:
+            raise ValueError("a dispute is already open")
+        if not action.reason:
+            raise ValueError("a dispute needs a reason")
+
+    @workflow.update
+    def resolve_dispute(self, action: StewardAction) -> Acknowledged:
+        self.state.disputed = False
+        self._after_hold()
+        return self._steered("dispute_resolved", action)
+
+    @resolve_dispute.validator
+    def _validate_resolve_dispute(self, action: StewardAction) -> None:
+        self._require_open()
+        if not self.state.disputed:
+            raise ValueError("no dispute is open")
+
+    @workflow.update
+    def cancel(self, action: StewardAction) -> Acknowledged:
+        s = self.state
+        s.status = InvoiceStatus.CANCELLED
+        s.stage = "cancelled"
+        s.open_tasks.clear()
+        return self._steered("cancelled", action)
+
+    @cancel.validator
+    def _validate_cancel(self, action: StewardAction) -> None:
+        self._require_open()
+        if action.reason not in ("credit_note", "write_off"):
+            raise ValueError("cancel reason must be credit_note or write_off")
+
+    def _after_hold(self) -> None:
+        s = self.state
+        if not (s.paused or s.disputed):
+            s.stage = s.steps_done[-1] if s.steps_done else "scheduled"
+            self._resume_plan()
+
+    def _steered(self, kind: str, action: StewardAction) -> Acknowledged:
+        self._audit(kind, {"reason": action.reason}, action.actor)
+        self.changed = True
+        return Acknowledged(self.state.stage, self.state.status)
+
+    # --- query --------------------------------------------------------------------
+
+    @workflow.query
+    def status(self) -> DunningStatus:
+        s = self.state
+        next_action, next_at = self._next_action()
+        return DunningStatus(
+            invoice_id=self.input.invoice_id,
+            status=s.status,
+            stage=s.stage,
+            balance_cents=s.balance_cents,
+            currency=self.input.currency,
+            unapplied_cents=s.unapplied_cents,
+            next_action=next_action,
+            next_action_at=next_at,
+            paused=s.paused,
+            disputed=s.disputed,
+            promise_until=s.promise_until,
+            open_tasks=sorted(s.open_tasks),
+            steps_done=list(s.steps_done),
+        )

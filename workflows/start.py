@@ -1,0 +1,112 @@
+"""Client side of the dunning workflow: connecting, registering search attributes,
+and starting one workflow per open invoice, exactly once per invoice id."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from ledger.models import Customer, Invoice, InvoiceStatus
+from rules.calendar import public_holidays
+from rules.policy import policy_for
+from settings import Settings
+from workflows.dunning import DunningInput, DunningWorkflow
+
+SEARCH_ATTRIBUTES = {
+    "RelanceStage": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "RelanceCustomer": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "RelanceAmountDue": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+    "RelanceNextActionAt": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+}
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
+                                data_converter=pydantic_data_converter)
+
+
+async def register_search_attributes(client: Client, namespace: str) -> None:
+    """Idempotent: only the attributes the server does not know yet are added."""
+    try:
+        known = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=namespace))
+        missing = {k: v for k, v in SEARCH_ATTRIBUTES.items()
+                   if k not in known.custom_attributes}
+    except RPCError as err:
+        # The time-skipping test server cannot list them, only add them.
+        if err.status != RPCStatusCode.UNIMPLEMENTED:
+            raise
+        missing = dict(SEARCH_ATTRIBUTES)
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing))
+
+
+def workflow_id(invoice_id: int) -> str:
+    return f"invoice-{invoice_id}"
+
+
+def dunning_input(invoice: Invoice, customer: Customer, settings: Settings) -> DunningInput:
+    return DunningInput(
+        invoice_id=invoice.id or 0,
+        invoice_number=invoice.number,
+        customer_ref=customer.ref,
+        currency=invoice.currency,
+        balance_cents=invoice.balance_cents,
+        due_date=invoice.due_date,
+        policy=policy_for(customer.segment, invoice.policy_code or customer.policy_code),
+        day_seconds=settings.day_seconds,
+        timezone=customer.timezone,
+        send_hour=settings.send_hour,
+        holidays=list(public_holidays(customer.country, invoice.due_date.year - 1,
+                                      invoice.due_date.year + 2)),
+    )
+
+
+async def start_dunning(client: Client, engine: Engine, settings: Settings,
+                        invoice_ids: Iterable[int],
+                        concurrency: int = 100) -> list[WorkflowHandle[Any, Any]]:
+    """Start `invoice-<id>` for each open invoice; an id already running or finished
+    is left alone, so a second import starts nothing. Returns the handles of the
+    workflows running for these invoices (started now or already running)."""
+    ids = list(invoice_ids)
+    inputs: list[DunningInput] = []
+    with Session(engine) as session:
+        for chunk in range(0, len(ids), 500):
+            rows = session.exec(
+                select(Invoice, Customer)
+                .join(Customer, Customer.id == Invoice.customer_id)  # type: ignore[arg-type]
+                .where(Invoice.id.in_(ids[chunk:chunk + 500]))  # type: ignore[union-attr]
+                .where(Invoice.status == InvoiceStatus.OPEN)
+            ).all()
+            inputs.extend(dunning_input(inv, cust, settings) for inv, cust in rows)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def start(inp: DunningInput) -> WorkflowHandle[Any, Any] | None:
+        async with gate:
+            try:
+                return await client.start_workflow(
+                    DunningWorkflow.run, inp, id=workflow_id(inp.invoice_id),
+                    task_queue=settings.temporal_task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                )
+            except WorkflowAlreadyStartedError:
+                return None  # finished earlier: never dun a closed invoice again
+
+    results = await asyncio.gather(*(start(i) for i in inputs))
+    return [h for h in results if h is not None]
