@@ -96,7 +96,7 @@ def engine(session_engine: Engine) -> Engine:
 
 @pytest.fixture(scope="session")
 def executor() -> Iterator[ThreadPoolExecutor]:
-    with ThreadPoolExecutor(max_workers=20) as pool:
+    with ThreadPoolExecutor(max_workers=100) as pool:
         yield pool
 
 

@@ -60,3 +60,47 @@ def messages(engine: Engine, invoice_id: int) -> list[OutboxMessage]:
     with Session(engine) as session:
         return list(session.exec(select(OutboxMessage).where(
             OutboxMessage.invoice_id == invoice_id).order_by(OutboxMessage.id)))  # type: ignore[arg-type]
+
+
+async def eventually(check, timeout: float = 10.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
+    """Retry an async `check` until it stops raising AssertionError (like the SDK's
+    assert_eventually); returns its result."""
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            return await check()
+        except AssertionError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(interval)
+
+
+async def reach_stage(handle: WorkflowHandle, stage: str, timeout: float = 10.0):  # type: ignore[no-untyped-def]
+    """Wait (in real time, no skipping) until the workflow reports `stage`."""
+    from workflows.dunning import DunningWorkflow
+
+    async def check():  # type: ignore[no-untyped-def]
+        status = await handle.query(DunningWorkflow.status)
+        assert status.stage == stage, status
+        return status
+
+    return await eventually(check, timeout)
+
+
+async def advance_to_stage(env, handle: WorkflowHandle, stage: str,  # type: ignore[no-untyped-def]
+                           max_days: int = 80):
+    """Skip time half a day at a time until the workflow reports `stage`."""
+    import asyncio
+    from datetime import timedelta
+
+    from workflows.dunning import DunningWorkflow
+
+    for _ in range(max_days * 2):
+        status = await handle.query(DunningWorkflow.status)
+        if status.stage == stage:
+            return status
+        await env.sleep(timedelta(hours=12))
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"never reached {stage}: {status}")
