@@ -35,10 +35,11 @@ def build_providers(settings: Settings) -> dict[str, MessageProvider]:
 
 
 def build_worker(client: Client, engine: Engine, settings: Settings,
-                 executor: ThreadPoolExecutor, task_queue: str | None = None) -> Worker:
+                 executor: ThreadPoolExecutor, task_queue: str | None = None,
+                 providers: dict[str, MessageProvider] | None = None) -> Worker:
     ledger = LedgerActivities(engine)
     notify = NotifyActivities(
-        engine, build_providers(settings), MessageRenderer(),
+        engine, providers or build_providers(settings), MessageRenderer(),
         Creditor(name=settings.company_name, address=settings.company_address,
                  email=settings.company_email, phone=settings.company_phone,
                  iban=settings.company_iban, pay_url_template=settings.pay_url_template),

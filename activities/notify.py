@@ -142,6 +142,14 @@ class NotifyActivities:
         except PermanentSendError as err:
             row.status, row.error, row.provider = MessageStatus.FAILED, str(err), provider.name
             session.add(row)
+            # The recipient is unusable for every later step, of every invoice.
+            customer = session.get(Customer, row.customer_id)
+            if customer is not None and row.channel in ("email", "sms"):
+                if row.channel == "email":
+                    customer.email_invalid = True
+                else:
+                    customer.sms_opt_out = True
+                session.add(customer)
             session.commit()
             self._audit(session, row, "message_failed")
             return SendMessageResult(row.id or 0, "failed", reason=str(err),

@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
+from activities.providers.base import MessageProvider
 from ledger.crud import InvoiceRow, import_invoices
 from ledger.models import AuditEvent, OutboxMessage
 from settings import Settings
@@ -23,9 +24,10 @@ def settings_for(database_url: str, **overrides: object) -> Settings:
 
 
 def new_worker(client: Client, engine: Engine, settings: Settings,
-               executor: ThreadPoolExecutor) -> Worker:
+               executor: ThreadPoolExecutor,
+               providers: dict[str, MessageProvider] | None = None) -> Worker:
     return build_worker(client, engine, settings, executor,
-                        task_queue=f"tq-{uuid.uuid4()}")
+                        task_queue=f"tq-{uuid.uuid4()}", providers=providers)
 
 
 def add_invoices(engine: Engine, *, due: date, amounts: list[int], segment: str = "b2b",
