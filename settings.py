@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     default_country: str = "FR"
     default_timezone: str = "Europe/Paris"
     default_language: str = "fr"
+    # Grouping: a queued message waits this long for the customer's other invoices
+    # of the same sending window (the business day) before one message goes out.
+    group_gather_seconds: int = 600
 
     # Channels: "outbox" stores every message in the database and marks it sent.
     email_provider: Literal["outbox", "sendgrid"] = "outbox"
@@ -68,6 +71,10 @@ class Settings(BaseSettings):
     max_concurrent_workflow_tasks: int = 200
     max_concurrent_activities: int = 100
     max_cached_workflows: int = 10000
+
+    def gather_seconds(self) -> int:
+        """The gathering delay, never more than a quarter of a (compressed) day."""
+        return max(0, min(self.group_gather_seconds, self.day_seconds // 4))
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 from temporalio import activity
@@ -25,6 +25,7 @@ from activities.payloads import (
 from ledger.models import (
     AuditEvent,
     CallTask,
+    CallTaskInvoice,
     Customer,
     Instalment,
     Invoice,
@@ -54,12 +55,7 @@ class LedgerActivities:
             invoice.next_action_at = progress.next_action_at
             if progress.closed and invoice.closed_at is None:
                 invoice.closed_at = now
-                session.execute(
-                    update(CallTask)
-                    .where(CallTask.invoice_id == invoice.id)  # type: ignore[arg-type]
-                    .where(CallTask.status.in_([TaskStatus.OPEN, TaskStatus.CLAIMED]))  # type: ignore[attr-defined]
-                    .values(status=TaskStatus.CANCELLED)
-                )
+                self._release_call_tasks(session, invoice, now)
             known = set(
                 session.exec(
                     select(AuditEvent.dedup_key).where(
@@ -74,6 +70,20 @@ class LedgerActivities:
                 if event.kind in ("payment_applied", "payment_unapplied"):
                     self._settle_payment(session, event)
             session.commit()
+
+    def _release_call_tasks(self, session: Session, invoice: Invoice, now: datetime) -> None:
+        """A closed invoice needs no call; the customer's task stays for the others."""
+        open_links = session.exec(select(CallTaskInvoice).where(
+            CallTaskInvoice.invoice_id == invoice.id,
+            CallTaskInvoice.completed_at.is_(None))).all()  # type: ignore[union-attr]
+        for link in open_links:
+            link.outcome, link.completed_at = "invoice_closed", now
+            session.add(link)
+        session.flush()
+        for task_id in {link.task_id for link in open_links}:
+            task = session.get(CallTask, task_id)
+            if task is not None and task.status in (TaskStatus.OPEN, TaskStatus.CLAIMED):
+                self._settle_task(session, task, now)
 
     @staticmethod
     def _event(invoice: Invoice, event: AuditInput, now: datetime) -> AuditEvent:
@@ -113,54 +123,93 @@ class LedgerActivities:
 
     @activity.defn
     def create_call_task(self, task: CreateCallTaskInput) -> int:
-        """Open a call task for an agent; a retry returns the task already created."""
+        """Put the invoice on its customer's open call task (one call for all the
+        customer's invoices), opening one if there is none. Idempotent."""
         with Session(self.engine) as session:
-            existing = session.exec(
-                select(CallTask).where(CallTask.invoice_id == task.invoice_id,
-                                       CallTask.step_key == task.step_key)
-            ).first()
-            if existing is not None:
-                assert existing.id is not None
-                return existing.id
             invoice = session.get(Invoice, task.invoice_id)
             if invoice is None:
                 raise ApplicationError(f"invoice {task.invoice_id} not in ledger",
                                        non_retryable=True)
-            row = CallTask(invoice_id=task.invoice_id, customer_id=invoice.customer_id,
-                           step_key=task.step_key, reason=task.reason)
-            session.add(row)
-            session.add(AuditEvent(invoice_id=invoice.id, customer_id=invoice.customer_id,
-                                   kind="call_task_created",
-                                   detail={"step": task.step_key, "reason": task.reason},
-                                   dedup_key=f"invoice-{task.invoice_id}:task:{task.step_key}"))
-            session.commit()
-            assert row.id is not None
-            return row.id
+            for _ in range(5):
+                link = session.exec(select(CallTaskInvoice).where(
+                    CallTaskInvoice.invoice_id == task.invoice_id,
+                    CallTaskInvoice.step_key == task.step_key)).first()
+                if link is not None:
+                    return link.task_id
+                call = session.exec(select(CallTask).where(
+                    CallTask.customer_id == invoice.customer_id,
+                    CallTask.status.in_([TaskStatus.OPEN, TaskStatus.CLAIMED]))  # type: ignore[attr-defined]
+                ).first()
+                joined = call is not None
+                try:
+                    if call is None:
+                        call = CallTask(invoice_id=task.invoice_id,
+                                        customer_id=invoice.customer_id,
+                                        step_key=task.step_key, reason=task.reason)
+                        session.add(call)
+                        session.flush()
+                    assert call.id is not None
+                    session.add(CallTaskInvoice(task_id=call.id, invoice_id=task.invoice_id,
+                                                step_key=task.step_key))
+                    session.add(AuditEvent(
+                        invoice_id=invoice.id, customer_id=invoice.customer_id,
+                        kind="call_task_created",
+                        detail={"task_id": call.id, "step": task.step_key, "reason": task.reason,
+                                "joined_customer_task": joined},
+                        dedup_key=f"invoice-{task.invoice_id}:task:{task.step_key}"))
+                    session.commit()
+                    return call.id
+                except IntegrityError:
+                    session.rollback()  # a concurrent invoice of this customer won: join it
+            raise ApplicationError("could not open a call task (contention)")
 
     @activity.defn
     def complete_call_task(self, outcome: CallTaskOutcomeInput) -> None:
+        """Record the call's outcome for one covered invoice; the task is completed
+        once every invoice it covers has its outcome."""
+        now = datetime.now(UTC)
         with Session(self.engine) as session:
             task = session.get(CallTask, outcome.task_id)
-            if task is None or task.invoice_id != outcome.invoice_id:
-                raise ApplicationError(f"call task {outcome.task_id} not found",
-                                       non_retryable=True)
-            if task.status == TaskStatus.COMPLETED:
+            link = session.exec(select(CallTaskInvoice).where(
+                CallTaskInvoice.task_id == outcome.task_id,
+                CallTaskInvoice.invoice_id == outcome.invoice_id)).first()
+            if task is None or link is None:
+                raise ApplicationError(
+                    f"call task {outcome.task_id} does not cover invoice {outcome.invoice_id}",
+                    non_retryable=True)
+            if link.completed_at is not None:
                 return  # a retry of this same completion
-            task.status = TaskStatus.COMPLETED
-            task.outcome = outcome.outcome
-            task.notes = outcome.notes
-            task.promise_date = outcome.promise_date
+            link.outcome, link.completed_at = outcome.outcome, now
+            session.add(link)
+            task.notes = outcome.notes or task.notes
+            task.promise_date = outcome.promise_date or task.promise_date
             task.completed_by = outcome.agent
-            task.completed_at = datetime.now(UTC)
             session.add(task)
             session.add(AuditEvent(
-                invoice_id=task.invoice_id, customer_id=task.customer_id,
+                invoice_id=outcome.invoice_id, customer_id=task.customer_id,
                 kind="call_task_completed", actor=outcome.agent or "agent",
                 detail={"task_id": task.id, "outcome": outcome.outcome, "notes": outcome.notes,
                         "promise_date": outcome.promise_date.isoformat()
                         if outcome.promise_date else None},
             ))
+            session.flush()
+            self._settle_task(session, task, now)
             session.commit()
+
+    @staticmethod
+    def _settle_task(session: Session, task: CallTask, now: datetime) -> None:
+        links = session.exec(select(CallTaskInvoice).where(
+            CallTaskInvoice.task_id == task.id)).all()
+        if any(link.completed_at is None for link in links):
+            return
+        outcomes = {link.outcome for link in links if link.outcome != "invoice_closed"}
+        if not outcomes:
+            task.status = TaskStatus.CANCELLED
+        else:
+            task.status = TaskStatus.COMPLETED
+            task.outcome = outcomes.pop() if len(outcomes) == 1 else "mixed"
+            task.completed_at = now
+        session.add(task)
 
     @activity.defn
     def store_payment_plan(self, plan: StorePaymentPlanInput) -> int:

@@ -19,7 +19,13 @@ from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.payloads import SendMessageInput, SendMessageResult
+from activities.batching import claim_batch, members, take_lease
+from activities.payloads import (
+    DispatchMessageInput,
+    SendMessageInput,
+    SendMessageResult,
+    WithdrawMessageInput,
+)
 from activities.providers.base import (
     MessageProvider,
     OutgoingMessage,
@@ -27,7 +33,14 @@ from activities.providers.base import (
     TransientSendError,
 )
 from activities.rendering import MessageRenderer
-from ledger.models import AuditEvent, Customer, Invoice, MessageStatus, OutboxMessage
+from ledger.models import (
+    AuditEvent,
+    Customer,
+    Invoice,
+    MessageBatch,
+    MessageStatus,
+    OutboxMessage,
+)
 
 
 @dataclass
@@ -65,6 +78,160 @@ class NotifyActivities:
                                          recipient_unusable=True)
             return self._deliver(session, row)
 
+    # --- grouped sending (one conversation per customer) -----------------------
+
+    @activity.defn
+    def enqueue_message(self, msg: SendMessageInput) -> SendMessageResult:
+        """Record the request (rendered alone, in case it stays alone) in its window."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            row = self._find(session, msg) or self._prepare(session, msg)
+            if row.status == MessageStatus.PENDING:
+                return SendMessageResult(row.id or 0, "queued")
+            return self._result(row)
+
+    @activity.defn
+    def dispatch_message(self, dispatch: DispatchMessageInput) -> SendMessageResult:
+        """Send the window's message that this request is part of (once)."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            row = session.get(OutboxMessage, dispatch.outbox_id)
+            if row is None:
+                raise ApplicationError(f"outbox {dispatch.outbox_id} not found",
+                                       non_retryable=True)
+            if row.status != MessageStatus.PENDING:
+                return self._result(row)
+            batch, claimed = claim_batch(session, row)
+            if batch.status == "sending" and not batch.body:
+                self._render_batch(session, batch, claimed)
+                session.commit()
+            if batch.status == "sending":
+                if not take_lease(session, batch):
+                    raise ApplicationError(f"message batch {batch.id} is being sent",
+                                           type="BatchInProgress",
+                                           next_retry_delay=timedelta(seconds=5))
+                self._deliver_batch(session, batch, members(session, batch))
+            session.refresh(row)
+            return self._result(row)
+
+    @activity.defn
+    def withdraw_message(self, withdraw: WithdrawMessageInput) -> SendMessageResult:
+        """The invoice closed while its request waited: drop it unless already in a batch."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            row = session.get(OutboxMessage, withdraw.outbox_id)
+            if row is None:
+                raise ApplicationError(f"outbox {withdraw.outbox_id} not found",
+                                       non_retryable=True)
+            if row.status == MessageStatus.PENDING and row.batch_id is None:
+                row.status, row.error = MessageStatus.SKIPPED, withdraw.reason
+                session.add(row)
+                session.commit()
+                self._audit(session, row, "message_withdrawn")
+            return self._result(row)
+
+    @staticmethod
+    def _result(row: OutboxMessage) -> SendMessageResult:
+        match row.status:
+            case MessageStatus.SENT | MessageStatus.DELIVERED:
+                return SendMessageResult(row.id or 0, "sent", row.provider_id)
+            case MessageStatus.SKIPPED:
+                return SendMessageResult(row.id or 0, "skipped", reason=row.error)
+            case MessageStatus.FAILED:
+                return SendMessageResult(row.id or 0, "failed", reason=row.error,
+                                         recipient_unusable=True)
+        return SendMessageResult(row.id or 0, "queued")
+
+    def _render_batch(self, session: Session, batch: MessageBatch,
+                      claimed: list[OutboxMessage]) -> None:
+        first = claimed[0]
+        batch.template = first.template
+        if len(claimed) == 1:
+            batch.subject, batch.body = first.subject, first.body
+        else:
+            customer = session.get(Customer, batch.customer_id)
+            assert customer is not None
+            invoices = [session.get(Invoice, m.invoice_id) for m in claimed]
+            today = datetime.now(UTC).date()
+            lines: list[dict[str, Any]] = [{"number": inv.number, "invoice_date": inv.invoice_date,
+                      "due_date": inv.due_date, "balance_cents": inv.balance_cents,
+                      "currency": inv.currency, "step": m.step_key,
+                      "days_overdue": max(0, (today - inv.due_date).days)}
+                     for inv, m in zip(invoices, claimed, strict=True) if inv is not None]
+            batch.template = "grouped"
+            rendered = self.renderer.render("grouped", batch.channel, customer.language, {
+                **self._creditor_context(),
+                "customer": {"name": customer.name, "ref": customer.ref,
+                             "address": customer.address or ""},
+                "invoices": lines, "tone": batch.tone, "today": today,
+                "currency": lines[0]["currency"],
+                "total_cents": sum(line["balance_cents"] for line in lines),
+                "recovery_indemnity": customer.segment == "b2b",
+                "deadline": today + timedelta(days=8),
+            })
+            batch.subject, batch.body = rendered.subject, rendered.body
+        session.add(batch)
+
+    def _deliver_batch(self, session: Session, batch: MessageBatch,
+                       claimed: list[OutboxMessage]) -> None:
+        provider = self.providers[batch.channel]
+        try:
+            receipt = provider.send(OutgoingMessage(
+                outbox_id=batch.id or 0, channel=batch.channel, recipient=batch.recipient or "",
+                body=batch.body, subject=batch.subject,
+                metadata={"batch_id": str(batch.id),
+                          "invoice_ids": ",".join(str(i) for i in batch.invoice_ids)},
+            ))
+        except PermanentSendError as err:
+            batch.status, batch.error, batch.provider = "failed", str(err), provider.name
+            self._finish_members(session, batch, claimed, MessageStatus.FAILED)
+            self._mark_unusable(session, batch.customer_id, batch.channel)
+            session.commit()
+            for m in claimed:
+                self._audit(session, m, "message_failed")
+            return
+        except TransientSendError as err:
+            batch.error, batch.lease_until = str(err), None
+            session.add(batch)
+            session.commit()
+            delay = err.retry_after_seconds
+            raise ApplicationError(
+                f"{provider.name}: {err}", type="TransientSendError",
+                next_retry_delay=timedelta(seconds=delay) if delay else None,
+            ) from err
+        except Exception as err:
+            # The provider did not answer: free the lease so the retry sends at once
+            # (only a dead worker leaves it to expire).
+            session.rollback()
+            batch.error, batch.lease_until = repr(err), None
+            session.add(batch)
+            session.commit()
+            raise
+        batch.status, batch.provider, batch.provider_id = "sent", provider.name, receipt.provider_id
+        batch.sent_at, batch.error = datetime.now(UTC), None
+        self._finish_members(session, batch, claimed, MessageStatus.SENT)
+        session.commit()
+        for m in claimed:
+            self._audit(session, m, "message_sent")
+
+    @staticmethod
+    def _finish_members(session: Session, batch: MessageBatch, claimed: list[OutboxMessage],
+                        status: str) -> None:
+        session.add(batch)
+        for m in claimed:
+            m.status, m.provider, m.provider_id = status, batch.provider, batch.provider_id
+            m.error, m.sent_at = batch.error, batch.sent_at
+            m.attempts = batch.attempts
+            session.add(m)
+
+    @staticmethod
+    def _mark_unusable(session: Session, customer_id: int, channel: str) -> None:
+        customer = session.get(Customer, customer_id)
+        if customer is None or channel not in ("email", "sms"):
+            return
+        if channel == "email":
+            customer.email_invalid = True
+        else:
+            customer.sms_opt_out = True
+        session.add(customer)
+
     # --- steps of a send --------------------------------------------------------
 
     @staticmethod
@@ -88,7 +255,7 @@ class NotifyActivities:
             invoice_id=msg.invoice_id, customer_id=customer.id or 0, step_key=msg.step_key,
             channel=msg.channel, template=msg.template, language=customer.language,
             recipient=self._recipient(customer, msg.channel), subject=rendered.subject,
-            body=rendered.body,
+            body=rendered.body, window=msg.window or None, tone=msg.tone,
         )
         refusal = self._refusal(customer, row)
         if refusal is not None:
@@ -143,13 +310,7 @@ class NotifyActivities:
             row.status, row.error, row.provider = MessageStatus.FAILED, str(err), provider.name
             session.add(row)
             # The recipient is unusable for every later step, of every invoice.
-            customer = session.get(Customer, row.customer_id)
-            if customer is not None and row.channel in ("email", "sms"):
-                if row.channel == "email":
-                    customer.email_invalid = True
-                else:
-                    customer.sms_opt_out = True
-                session.add(customer)
+            self._mark_unusable(session, row.customer_id, row.channel)
             session.commit()
             self._audit(session, row, "message_failed")
             return SendMessageResult(row.id or 0, "failed", reason=str(err),
@@ -178,7 +339,8 @@ class NotifyActivities:
             detail={"channel": row.channel, "step": row.step_key, "template": row.template,
                     "recipient": row.recipient, "subject": row.subject, "text": row.body,
                     "provider": row.provider, "provider_id": row.provider_id,
-                    "status": row.status, "error": row.error, "outbox_id": row.id},
+                    "status": row.status, "error": row.error, "outbox_id": row.id,
+                    "batch_id": row.batch_id},
             dedup_key=f"outbox-{row.id}:{kind}",
         ))
         try:
@@ -191,8 +353,8 @@ class NotifyActivities:
     def context(self, invoice: Invoice, customer: Customer,
                 msg: SendMessageInput) -> dict[str, Any]:
         today = datetime.now(UTC).date()
-        c = self.creditor
         return {
+            **self._creditor_context(),
             "customer": {"name": customer.name, "ref": customer.ref,
                          "address": customer.address or ""},
             "invoice": {"number": invoice.number, "invoice_date": invoice.invoice_date,
@@ -204,11 +366,14 @@ class NotifyActivities:
             "today": today,
             "deadline": today + timedelta(days=msg.deadline_days or 8),
             "recovery_indemnity": msg.recovery_indemnity and customer.segment == "b2b",
-            "creditor": {"name": c.name, "address": c.address, "email": c.email,
-                         "phone": c.phone, "iban": c.iban},
-            "pay_url": c.pay_url_template.format(invoice=invoice.number)
-            if c.pay_url_template else "",
+            "pay_url": self.creditor.pay_url_template.format(invoice=invoice.number)
+            if self.creditor.pay_url_template else "",
         }
+
+    def _creditor_context(self) -> dict[str, Any]:
+        c = self.creditor
+        return {"creditor": {"name": c.name, "address": c.address, "email": c.email,
+                             "phone": c.phone, "iban": c.iban}, "pay_url": ""}
 
     def preview(self, invoice_id: int, step_key: str, channel: str, template: str,
                 balance_cents: int | None = None) -> dict[str, Any]:

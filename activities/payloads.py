@@ -43,12 +43,26 @@ class SendMessageInput:
     # Mise en demeure: deadline printed on the letter.
     deadline_days: int = 0
     recovery_indemnity: bool = True
+    # Grouping: the sending window (the policy day) and the step's firmness.
+    window: str = ""
+    tone: int = 0
+
+
+@dataclass
+class DispatchMessageInput:
+    outbox_id: int = 0
+
+
+@dataclass
+class WithdrawMessageInput:
+    outbox_id: int = 0
+    reason: str = ""
 
 
 @dataclass
 class SendMessageResult:
     outbox_id: int = 0
-    # sent | failed | skipped
+    # queued | sent | failed | skipped
     status: str = "sent"
     provider_id: str | None = None
     reason: str | None = None

@@ -8,6 +8,7 @@ from datetime import date
 from sqlmodel import Session, select
 
 from ledger.models import AuditEvent, Customer, Invoice, InvoiceStatus, Payment
+from rules.allocation import OpenInvoice, allocate
 from rules.policy import Segment
 
 
@@ -122,3 +123,41 @@ def record_payment(*, session: Session, source: str, external_id: str, amount_ce
                                    "amount_cents": amount_cents, "currency": currency}))
     session.commit()
     return payment, True
+
+
+def record_customer_payment(*, session: Session, source: str, external_id: str,
+                            customer_id: int, amount_cents: int, currency: str,
+                            references: list[str] | None = None) -> list[Payment]:
+    """Split one transfer across the customer's open invoices (rules.allocation):
+    one Payment row per invoice (external id `<id>#<invoice>`, so a retried
+    webhook records nothing twice) and one for any remainder, left unapplied."""
+    existing = session.exec(select(Payment).where(
+        Payment.source == source,
+        Payment.external_id.startswith(f"{external_id}#"))).all()  # type: ignore[attr-defined]
+    if existing:
+        return list(existing)
+    open_invoices = session.exec(select(Invoice).where(
+        Invoice.customer_id == customer_id, Invoice.status == InvoiceStatus.OPEN,
+        Invoice.currency == currency)).all()
+    allocation = allocate(amount_cents, [
+        OpenInvoice(i.id or 0, i.number, i.due_date, i.balance_cents) for i in open_invoices],
+        references)
+    payments = [Payment(source=source, external_id=f"{external_id}#{invoice_id}",
+                        invoice_id=invoice_id, customer_id=customer_id, amount_cents=cents,
+                        currency=currency) for invoice_id, cents in allocation.parts]
+    if allocation.unapplied_cents:
+        payments.append(Payment(source=source, external_id=f"{external_id}#unapplied",
+                                customer_id=customer_id, currency=currency,
+                                amount_cents=allocation.unapplied_cents,
+                                unapplied_cents=allocation.unapplied_cents))
+    session.add_all(payments)
+    session.flush()
+    for p in payments:
+        session.add(AuditEvent(invoice_id=p.invoice_id, customer_id=customer_id,
+                               kind="payment_received", actor=source,
+                               detail={"payment_id": p.id, "external_id": external_id,
+                                       "amount_cents": p.amount_cents, "currency": currency,
+                                       "split_rule": allocation.rule,
+                                       "transfer_cents": amount_cents}))
+    session.commit()
+    return payments

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -148,13 +148,57 @@ class OutboxMessage(SQLModel, table=True):
     attempts: int = 0
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+    # Grouping: requests of one customer on one channel in one sending window
+    # (`window`, by default the business day) go out as one MessageBatch.
+    window: str | None = Field(default=None, max_length=32)
+    tone: int = 0
+    batch_id: int | None = Field(default=None, foreign_key="messagebatch.id", index=True)
+
+
+class MessageBatch(SQLModel, table=True):
+    """The message a customer actually receives: one per (customer, channel,
+    window, seq). Its members are claimed once (outboxmessage.batch_id is set
+    only while NULL), so an invoice is never sent both alone and in a group."""
+
+    __table_args__ = (
+        UniqueConstraint("customer_id", "channel", "window", "seq", name="uq_batch_window"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    channel: str = Field(max_length=16)
+    window: str = Field(max_length=32)
+    seq: int = 1
+    template: str = Field(default="", max_length=64)
+    tone: int = 0
+    recipient: str | None = Field(default=None, max_length=254)
+    subject: str | None = Field(default=None, max_length=300)
+    body: str = ""
+    invoice_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON))
+    status: str = Field(default="sending", max_length=16, index=True)
+    provider: str | None = Field(default=None, max_length=32)
+    provider_id: str | None = Field(default=None, max_length=128, index=True)
+    error: str | None = None
+    attempts: int = 0
+    # Whoever holds the lease calls the provider; a crashed sender's lease expires.
+    lease_until: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
 
 
 # --- call tasks ------------------------------------------------------------
 
 
 class CallTask(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("invoice_id", "step_key", name="uq_calltask_invoice_step"),)
+    """One call for a customer, covering every invoice linked in CallTaskInvoice;
+    `invoice_id` is the invoice that opened it. At most one open task per customer."""
+
+    __table_args__ = (
+        UniqueConstraint("invoice_id", "step_key", name="uq_calltask_invoice_step"),
+        Index("uq_calltask_open_per_customer", "customer_id", unique=True,
+              sqlite_where=text("status IN ('open', 'claimed')"),
+              postgresql_where=text("status IN ('open', 'claimed')")),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     invoice_id: int = Field(foreign_key="invoice.id", index=True)
@@ -169,6 +213,19 @@ class CallTask(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     completed_at: datetime | None = None
     completed_by: str | None = Field(default=None, max_length=64)
+
+
+class CallTaskInvoice(SQLModel, table=True):
+    """The invoices one call covers: an agent calls a customer once for all of them."""
+
+    __table_args__ = (UniqueConstraint("invoice_id", "step_key", name="uq_calltaskinvoice"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="calltask.id", index=True)
+    invoice_id: int = Field(foreign_key="invoice.id", index=True)
+    step_key: str = Field(max_length=64)
+    outcome: str | None = Field(default=None, max_length=32)
+    completed_at: datetime | None = None
 
 
 # --- payment plans ---------------------------------------------------------

@@ -20,7 +20,7 @@ from activities.providers.base import (
     TransientSendError,
 )
 from activities.rendering import MessageRenderer
-from ledger.models import AuditEvent, CallTask, Customer, Invoice, OutboxMessage
+from ledger.models import AuditEvent, CallTaskInvoice, Customer, Invoice, OutboxMessage
 from tests.factories import add_invoices, messages, new_worker, settings_for, start
 
 
@@ -96,9 +96,11 @@ async def test_crash_and_retry_in_a_full_cycle_sends_each_step_once(env, engine,
     assert result.status == "escalated"
     rows = messages(engine, invoice_id)
     assert len(rows) == 6 and all(r.status == "sent" for r in rows)
-    # Every message failed once (a crash) and was accepted exactly once after the retry.
-    assert all(provider.calls[r.id or 0] == 2 for r in rows)
-    assert Counter(m.outbox_id for m in provider.accepted) == {r.id: 1 for r in rows}
+    # Every message (one batch each: the invoice is alone) failed once (a crash) and
+    # was accepted exactly once after the retry.
+    batches = {r.batch_id for r in rows}
+    assert len(batches) == 6 and all(provider.calls[b or 0] == 2 for b in batches)
+    assert Counter(m.outbox_id for m in provider.accepted) == {b: 1 for b in batches}
 
 
 async def test_bounced_email_falls_back_to_call_tasks(env, engine, database_url, executor):
@@ -119,7 +121,8 @@ async def test_bounced_email_falls_back_to_call_tasks(env, engine, database_url,
     assert rows[("sms_reminder", "sms")] == "sent"
     assert rows[("mise_en_demeure", "letter")] == "sent"
     with Session(engine) as session:
-        tasks = session.exec(select(CallTask).where(CallTask.invoice_id == invoice_id)).all()
+        tasks = session.exec(select(CallTaskInvoice).where(
+            CallTaskInvoice.invoice_id == invoice_id)).all()
         invoice = session.get(Invoice, invoice_id)
         customer = session.get(Customer, invoice.customer_id if invoice else 0)
     assert sorted(t.step_key for t in tasks) == ["call", "last_reminder", "mise_en_demeure",

@@ -25,11 +25,14 @@ with workflow.unsafe.imports_passed_through():
         AuditInput,
         CallTaskOutcomeInput,
         CreateCallTaskInput,
+        DispatchMessageInput,
         Instalment,
         InvoiceProgress,
         MarkRecipientInput,
         SendMessageInput,
+        SendMessageResult,
         StorePaymentPlanInput,
+        WithdrawMessageInput,
     )
     from rules.calendar import StepClock
     from rules.policy import Channel, DunningPolicy
@@ -182,6 +185,9 @@ class DunningInput:
     day_seconds: int = 86400
     timezone: str = "Europe/Paris"
     send_hour: int = 9
+    # How long a queued message waits for the customer's other invoices of the
+    # same window before the one grouped message goes out.
+    gather_seconds: int = 0
     # The customer's country's public holidays, snapshotted like the policy.
     holidays: list[date] = field(default_factory=list)
     # Set only by continue-as-new.
@@ -325,20 +331,23 @@ class DunningWorkflow:
             if s.email_unusable:
                 await self._create_call_task(key, "no usable email or phone")
                 return
-        result = await workflow.execute_activity_method(
-            NotifyActivities.send_message,
-            SendMessageInput(
-                invoice_id=self.input.invoice_id,
-                step_key=key,
-                channel=channel,
-                template=template,
-                balance_cents=s.balance_cents,
-                deadline_days=self.input.policy.formal_notice_deadline_days,
-                recovery_indemnity=self.input.policy.recovery_indemnity,
-            ),
-            start_to_close_timeout=SEND_TIMEOUT,
-            retry_policy=SEND_RETRY,
+        msg = SendMessageInput(
+            invoice_id=self.input.invoice_id,
+            step_key=key,
+            channel=channel,
+            template=template,
+            balance_cents=s.balance_cents,
+            deadline_days=self.input.policy.formal_notice_deadline_days,
+            recovery_indemnity=self.input.policy.recovery_indemnity,
         )
+        if workflow.patched("customer-grouping"):
+            result = await self._send_grouped(msg, key)
+        else:
+            # Histories recorded before grouping sent each message alone.
+            result = await workflow.execute_activity_method(
+                NotifyActivities.send_message, msg,
+                start_to_close_timeout=SEND_TIMEOUT, retry_policy=SEND_RETRY,
+            )
         if result.recipient_unusable:
             # Permanent failure: record it and move on to the next channel.
             if channel == Channel.EMAIL:
@@ -347,6 +356,37 @@ class DunningWorkflow:
                 s.sms_unusable = True
             if channel != Channel.LETTER:
                 await self._send(key, channel, template)
+
+    async def _send_grouped(self, msg: SendMessageInput, key: str) -> SendMessageResult:
+        """Queue the message in today's window, give the customer's other invoices
+        the gathering delay to join it, then send the window's one message."""
+        s = self.state
+        msg.window = s.clock.day_of(workflow.now()).isoformat()
+        msg.tone = self.input.policy.step(key).tone
+        queued = await workflow.execute_activity_method(
+            NotifyActivities.enqueue_message, msg,
+            start_to_close_timeout=LEDGER_TIMEOUT, retry_policy=SEND_RETRY,
+        )
+        if queued.status != "queued":
+            return queued
+        if self.input.gather_seconds > 0:
+            try:
+                await workflow.wait_condition(lambda: s.status != InvoiceStatus.OPEN,
+                                              timeout=timedelta(seconds=self.input.gather_seconds))
+            except TimeoutError:
+                pass
+        if s.status != InvoiceStatus.OPEN:
+            withdrawn = await workflow.execute_activity_method(
+                NotifyActivities.withdraw_message,
+                WithdrawMessageInput(queued.outbox_id, f"invoice {s.status}"),
+                start_to_close_timeout=LEDGER_TIMEOUT,
+            )
+            if withdrawn.status == "skipped":
+                return withdrawn
+        return await workflow.execute_activity_method(
+            NotifyActivities.dispatch_message, DispatchMessageInput(queued.outbox_id),
+            start_to_close_timeout=SEND_TIMEOUT, retry_policy=SEND_RETRY,
+        )
 
     async def _create_call_task(self, key: str, reason: str) -> None:
         task_id = await workflow.execute_activity_method(

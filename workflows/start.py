@@ -72,6 +72,7 @@ def dunning_input(invoice: Invoice, customer: Customer, settings: Settings) -> D
         day_seconds=settings.day_seconds,
         timezone=customer.timezone,
         send_hour=settings.send_hour,
+        gather_seconds=settings.gather_seconds(),
         holidays=list(public_holidays(customer.country, invoice.due_date.year - 1,
                                       invoice.due_date.year + 2)),
     )
