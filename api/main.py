@@ -38,13 +38,15 @@ async def connect_lazily(settings: Settings) -> Client:
                                 data_converter=pydantic_data_converter, lazy=True)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
+    """`settings` and `temporal` default to the environment's; tests pass their own."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         s = settings or get_settings()
         app.state.settings = s
         app.state.engine = make_engine(s.database_url)
-        app.state.temporal = await connect_lazily(s)
+        app.state.temporal = temporal or await connect_lazily(s)
         reconciler = None
         if s.reconcile_interval_seconds > 0:
             reconciler = asyncio.create_task(reconcile_forever(
