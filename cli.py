@@ -215,5 +215,54 @@ def demo_cmd(out: Annotated[Path, typer.Option()] = Path("demo-ledger.csv")) -> 
     console.print(f"wrote {out}")
 
 
+token_app = typer.Typer(help="API bearer tokens (stored hashed).", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def token_create_cmd(
+    name: Annotated[str, typer.Option(help="Who uses it, e.g. an agent's login")],
+    role: Annotated[str, typer.Option(help="agent, manager or admin")] = "agent",
+) -> None:
+    """Create a bearer token; it is printed once and only its hash is stored."""
+    from ledger.crud import create_api_token
+
+    settings = _settings()
+    migrate(settings.database_url)
+    with Session(make_engine(settings.database_url)) as session:
+        try:
+            row, token = create_api_token(session=session, name=name, role=role)
+        except ValueError as err:
+            console.print(f"[red]{err}[/red]")
+            raise typer.Exit(2) from None
+    console.print(f"token for {row.name} ({row.role}), shown once:")
+    typer.echo(token)
+
+
+@app.command("api")
+def api_cmd() -> None:
+    """Serve the HTTP API (uvicorn api.main:app on RELANCE_API_HOST:RELANCE_API_PORT)."""
+    import uvicorn
+
+    settings = _settings()
+    uvicorn.run("api.main:app", host=settings.api_host, port=settings.api_port,
+                log_level="info")
+
+
+@app.command("reconcile")
+def reconcile_cmd() -> None:
+    """Signal every committed payment Temporal has not acknowledged yet (the API
+    also does this periodically)."""
+    from api.payments import deliver_pending_payments
+    from workflows.start import connect
+
+    async def run() -> int:
+        settings = _settings()
+        return await deliver_pending_payments(make_engine(settings.database_url),
+                                              await connect(settings))
+
+    console.print(f"{asyncio.run(run())} pending payments delivered")
+
+
 if __name__ == "__main__":
     app()

@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     # Webhook secrets, one per gateway.
     stripe_webhook_secret: str = DEFAULT_SECRET
     generic_webhook_secret: str = DEFAULT_SECRET
+    # Seconds a signed webhook stays acceptable (replay protection).
+    webhook_tolerance_seconds: int = 300
+    # How often the API re-signals payments Temporal did not get (0: never).
+    reconcile_interval_seconds: int = 30
+    # Deadline of one call to Temporal from an HTTP request.
+    temporal_rpc_timeout_seconds: float = 5.0
 
     # Creditor identity printed on messages and the formal notice.
     company_name: str = "Relance Demo SAS"

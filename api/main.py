@@ -1,29 +1,73 @@
 """The HTTP API: one Temporal client and one database engine for the process,
-created in the lifespan and handed to routes as dependencies."""
+created in the lifespan and handed to routes as dependencies. The lifespan also
+runs the payment reconciler, which re-signals payments Temporal did not get."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 
-from api.routes import health
+from api.errors import install_error_handlers
+from api.payments import reconcile_forever
+from api.routes import customers, health, invoices, me, reports, tasks, webhooks
 from ledger.db import make_engine
-from settings import get_settings
-from workflows.start import connect
+from settings import Settings, get_settings
+
+DESCRIPTION = """Collections (relance, recouvrement amiable) on Temporal.
+
+* **Payment gateways** post signed notifications to `/webhooks/*` (no token).
+* **Agents** work their call-task worklist (`/tasks`) and read a customer's context.
+* **Managers** list and steer invoices, read timelines, statements and reports.
+
+Every other endpoint needs `Authorization: Bearer <token>` (`relance token create`).
+Amounts are decimal strings with a currency, never floats. Errors always have the
+shape `{"error": {"code", "message", "detail"}}`.
+"""
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    settings = get_settings()
-    app.state.settings = settings
-    app.state.engine = make_engine(settings.database_url)
-    app.state.temporal = await connect(settings)
-    yield
-    app.state.engine.dispose()
+async def connect_lazily(settings: Settings) -> Client:
+    """The API starts even when Temporal is down: the client connects on first use,
+    webhooks still commit payments, and the reconciler signals them later."""
+    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
+                                data_converter=pydantic_data_converter, lazy=True)
 
 
-app = FastAPI(title="Relance", version="0.1.0", lifespan=lifespan,
-              description="Collections (relance, recouvrement amiable) on Temporal.")
-app.include_router(health.router)
+def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
+    """`settings` and `temporal` default to the environment's; tests pass their own."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        s = settings or get_settings()
+        app.state.settings = s
+        app.state.engine = make_engine(s.database_url)
+        app.state.temporal = temporal or await connect_lazily(s)
+        reconciler = None
+        if s.reconcile_interval_seconds > 0:
+            reconciler = asyncio.create_task(reconcile_forever(
+                app.state.engine, app.state.temporal, s.reconcile_interval_seconds))
+        try:
+            yield
+        finally:
+            if reconciler is not None:
+                reconciler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reconciler
+            app.state.engine.dispose()
+
+    app = FastAPI(title="Relance", version="0.1.0", lifespan=lifespan, description=DESCRIPTION)
+    install_error_handlers(app)
+    for router in (health.router, me.router, webhooks.router, tasks.router, customers.router,
+                   invoices.router, reports.router):
+        app.include_router(router)
+    return app
+
+
+
+
+app = create_app()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from dataclasses import dataclass, field
 from datetime import date
 
 from sqlmodel import Session, select
 
-from ledger.models import AuditEvent, Customer, Invoice, InvoiceStatus, Payment
+from ledger.models import ApiToken, AuditEvent, Customer, Invoice, InvoiceStatus, Payment, Role
 from rules.allocation import OpenInvoice, allocate
 from rules.policy import Segment
 
@@ -161,3 +163,37 @@ def record_customer_payment(*, session: Session, source: str, external_id: str,
                                        "transfer_cents": amount_cents}))
     session.commit()
     return payments
+
+
+# --- API tokens ---------------------------------------------------------------
+
+TOKEN_PREFIX = "rlc_"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_api_token(*, session: Session, name: str, role: Role | str) -> tuple[ApiToken, str]:
+    """Make a bearer token; returns the row and the token, which is never stored."""
+    role = Role(role)
+    if not name or len(name) > 64:
+        raise ValueError("a token needs a name of 1 to 64 characters")
+    if session.exec(select(ApiToken).where(ApiToken.name == name)).first() is not None:
+        raise ValueError(f"a token named {name!r} already exists")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(name=name, role=role, token_hash=hash_token(token))
+    session.add(row)
+    session.add(AuditEvent(kind="api_token_created", actor="cli",
+                           detail={"name": name, "role": role}))
+    session.commit()
+    session.refresh(row)
+    return row, token
+
+
+def find_api_token(*, session: Session, token: str) -> ApiToken | None:
+    """The live token row for a presented bearer token, or None."""
+    row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
+    if row is None or row.revoked_at is not None:
+        return None
+    return row

@@ -262,3 +262,27 @@ class AuditEvent(SQLModel, table=True):
     # Activities retry: an event derived from workflow data is written once.
     dedup_key: str | None = Field(default=None, max_length=200)
     at: datetime = Field(default_factory=utcnow, index=True)
+
+
+# --- API tokens --------------------------------------------------------------
+
+
+class Role(StrEnum):
+    """What a bearer token may do: agents work call tasks, managers steer
+    invoices and read reports, admins do both (and everything to come)."""
+
+    AGENT = "agent"
+    MANAGER = "manager"
+    ADMIN = "admin"
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for the API. Only the SHA-256 of the token is stored: the
+    token itself is shown once, when `relance token create` makes it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, index=True, unique=True)
+    role: str = Field(max_length=16)
+    token_hash: str = Field(max_length=64, index=True, unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
