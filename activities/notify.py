@@ -28,6 +28,7 @@ from activities.providers.base import (
 )
 from activities.rendering import MessageRenderer
 from ledger.models import AuditEvent, Customer, Invoice, MessageStatus, OutboxMessage
+from observability.metrics import message_counted
 
 
 @dataclass
@@ -103,6 +104,7 @@ class NotifyActivities:
             assert found is not None
             return found
         if row.status != MessageStatus.PENDING:
+            message_counted(row.channel, row.status)
             self._audit(session, row, f"message_{row.status}")
         return row
 
@@ -143,6 +145,7 @@ class NotifyActivities:
             row.status, row.error, row.provider = MessageStatus.FAILED, str(err), provider.name
             session.add(row)
             session.commit()
+            message_counted(row.channel, MessageStatus.FAILED)
             self._audit(session, row, "message_failed")
             return SendMessageResult(row.id or 0, "failed", reason=str(err),
                                      recipient_unusable=True)
@@ -150,6 +153,7 @@ class NotifyActivities:
             row.error = str(err)
             session.add(row)
             session.commit()
+            message_counted(row.channel, "retrying")
             delay = err.retry_after_seconds
             raise ApplicationError(
                 f"{provider.name}: {err}", type="TransientSendError",
@@ -160,6 +164,7 @@ class NotifyActivities:
         row.sent_at, row.error = datetime.now(UTC), None
         session.add(row)
         session.commit()
+        message_counted(row.channel, MessageStatus.SENT)
         self._audit(session, row, "message_sent")
         return SendMessageResult(row.id or 0, "sent", receipt.provider_id)
 
