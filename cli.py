@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import shutil
 import signal
@@ -43,10 +42,28 @@ def migrate_cmd() -> None:
 @app.command("worker")
 def worker_cmd() -> None:
     """Run a Temporal worker on the dunning task queue (scale out: run more)."""
+    from observability.logs import configure_logging
     from worker import run_worker
 
-    logging.basicConfig(level=logging.INFO)
-    asyncio.run(run_worker(_settings()))
+    settings = _settings()
+    configure_logging(settings)
+    asyncio.run(run_worker(settings))
+
+
+@app.command("api")
+def api_cmd() -> None:
+    """Serve the HTTP API (uvicorn) on RELANCE_API_HOST:RELANCE_API_PORT."""
+    import uvicorn
+
+    from api.main import app as api_app
+    from observability.logs import configure_logging
+    from observability.tracing import instrument_api
+
+    settings = _settings()
+    configure_logging(settings)
+    instrument_api(api_app, settings)
+    uvicorn.run(api_app, host=settings.api_host, port=settings.api_port,
+                log_config=None, proxy_headers=True)
 
 
 @app.command("import")
