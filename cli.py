@@ -66,6 +66,33 @@ def api_cmd() -> None:
                 log_config=None, proxy_headers=True)
 
 
+@app.command("setup-temporal")
+def setup_temporal_cmd(
+    wait: Annotated[int, typer.Option(help="Seconds to wait for Temporal to answer.")] = 120,
+) -> None:
+    """Register Relance's search attributes on the Temporal namespace (idempotent)."""
+    from workflows.start import SEARCH_ATTRIBUTES, connect, register_search_attributes
+
+    settings = _settings()
+
+    async def run() -> None:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                client = await connect(settings)
+                break
+            except RuntimeError as err:  # the server is still starting
+                if time.monotonic() > deadline:
+                    console.print(f"[red]Temporal at {settings.temporal_address}: {err}[/red]")
+                    raise typer.Exit(1) from err
+                await asyncio.sleep(2)
+        await register_search_attributes(client, settings.temporal_namespace)
+
+    asyncio.run(run())
+    console.print(f"search attributes {', '.join(SEARCH_ATTRIBUTES)} registered on "
+                  f"{settings.temporal_namespace}")
+
+
 @app.command("import")
 def import_cmd(
     csv_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
