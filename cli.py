@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -91,6 +92,33 @@ def setup_temporal_cmd(
     asyncio.run(run())
     console.print(f"search attributes {', '.join(SEARCH_ATTRIBUTES)} registered on "
                   f"{settings.temporal_namespace}")
+
+
+@app.command("purge")
+def purge_cmd(
+    older_than_days: Annotated[int | None, typer.Option(
+        min=0, help="Anonymise invoices closed more than N days ago "
+                    "(default RELANCE_RETENTION_DAYS).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 200,
+) -> None:
+    """Anonymise closed invoices' personal data (recipients, message texts, notes,
+    customer identity), keeping amounts and audit facts."""
+    from rich.progress import Progress
+
+    from ledger.models import utcnow
+    from ledger.retention import purge_personal_data, purgeable_invoice_ids
+
+    settings = _settings()
+    days = settings.retention_days if older_than_days is None else older_than_days
+    engine = make_engine(settings.database_url)
+    total = len(purgeable_invoice_ids(engine, closed_before=utcnow() - timedelta(days=days)))
+    with Progress(console=console) as progress:
+        bar = progress.add_task(f"invoices closed more than {days} days ago", total=total)
+        report = purge_personal_data(engine, older_than_days=days, batch_size=batch_size,
+                                     progress=lambda n: progress.advance(bar, n))
+    console.print(f"{report.invoices} invoices anonymised: {report.messages} messages, "
+                  f"{report.audit_events} audit details, {report.call_tasks} call notes; "
+                  f"{report.customers} customers anonymised")
 
 
 @app.command("import")
