@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 import uuid
 from datetime import date, timedelta
 
@@ -27,18 +26,13 @@ from observability.tracing import temporal_interceptors
 from settings import get_settings
 from tests.compressed import start_compact, wait_for_call_task
 from tests.factories import add_invoices, new_worker, settings_for, start
+from tests.ports import free_port
 from worker import run_worker
 from workflows.dunning import CallOutcome, CompleteCallTask, DunningWorkflow, PaymentReceived
 
 
 def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 COUNTED = [("relance_messages_total", {"channel": "email", "status": "sent"}, 4),
