@@ -19,6 +19,7 @@ from activities.providers.base import MessageProvider
 from activities.providers.outbox import OutboxProvider
 from activities.rendering import MessageRenderer
 from ledger.db import make_engine
+from observability.logs import ActivityLogInterceptor
 from observability.metrics import MetricsInterceptor
 from settings import Settings, get_settings
 from workflows.dunning import DunningWorkflow
@@ -59,7 +60,7 @@ def build_worker(client: Client, engine: Engine, settings: Settings,
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
         max_cached_workflows=settings.max_cached_workflows,
-        interceptors=[MetricsInterceptor()],
+        interceptors=[MetricsInterceptor(), ActivityLogInterceptor()],
     )
 
 

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
+from temporalio import activity
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
+
 from settings import Settings
 
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -52,3 +56,27 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
+
+
+class ActivityLogInterceptor(Interceptor):
+    """One log line per finished activity attempt, through `activity.logger`, so
+    the JSON line carries the workflow id (hence the invoice id) and the attempt."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _ActivityLog(next)
+
+
+class _ActivityLog(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        started = time.monotonic()
+        try:
+            result = await super().execute_activity(input)
+        except Exception as err:
+            activity.logger.warning("activity failed: %s", err, extra={
+                "duration_ms": round((time.monotonic() - started) * 1000)})
+            raise
+        status = getattr(result, "status", None)
+        activity.logger.info("activity completed", extra={
+            "duration_ms": round((time.monotonic() - started) * 1000),
+            **({"outcome": status} if isinstance(status, str) else {})})
+        return result

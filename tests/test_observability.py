@@ -179,3 +179,21 @@ def test_json_logs_carry_invoice_and_workflow_ids():
     assert line["invoice_id"] == 42 and line["workflow_id"] == "invoice-42"
     assert line["activity_type"] == "send_message" and line["channel"] == "sms"
     assert line["message"].startswith("message sent") and line["level"] == "INFO"
+
+
+async def test_worker_logs_each_activity_with_its_invoice(env, engine, database_url, executor,
+                                                          caplog):
+    caplog.set_level(logging.INFO, logger="temporalio.activity")
+    settings = settings_for(database_url)
+    [invoice_id] = add_invoices(engine, due=date.today() + timedelta(days=20), amounts=[700])
+    async with new_worker(env.client, engine, settings, executor) as worker:
+        [handle] = await start(env.client, engine, settings, worker, [invoice_id])
+        await handle.signal(DunningWorkflow.payment_received,
+                            PaymentReceived(payment_id="p-log", amount_cents=700))
+        assert (await handle.result()).status == "paid"
+    lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records
+             if r.getMessage().startswith("activity completed")]
+    mine = [line for line in lines if line.get("invoice_id") == invoice_id]
+    assert mine and all(line["workflow_id"] == f"invoice-{invoice_id}" for line in mine)
+    assert {line["activity_type"] for line in mine} == {"record_progress"}
+    assert all(isinstance(line["duration_ms"], int) and line["attempt"] == 1 for line in mine)
