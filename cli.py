@@ -77,17 +77,21 @@ def setup_temporal_cmd(
     settings = _settings()
 
     async def run() -> None:
+        from temporalio.service import RPCError
+
         deadline = time.monotonic() + wait
         while True:
             try:
                 client = await connect(settings)
-                break
-            except RuntimeError as err:  # the server is still starting
+                await register_search_attributes(client, settings.temporal_namespace)
+                return
+            # The server is still starting, or its namespace is not created yet.
+            except (RuntimeError, RPCError) as err:
                 if time.monotonic() > deadline:
-                    console.print(f"[red]Temporal at {settings.temporal_address}: {err}[/red]")
+                    console.print(f"[red]Temporal at {settings.temporal_address}, namespace "
+                                  f"{settings.temporal_namespace}: {err}[/red]")
                     raise typer.Exit(1) from err
                 await asyncio.sleep(2)
-        await register_search_attributes(client, settings.temporal_namespace)
 
     asyncio.run(run())
     console.print(f"search attributes {', '.join(SEARCH_ATTRIBUTES)} registered on "
