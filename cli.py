@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import shutil
 import signal
@@ -12,6 +11,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -43,10 +43,86 @@ def migrate_cmd() -> None:
 @app.command("worker")
 def worker_cmd() -> None:
     """Run a Temporal worker on the dunning task queue (scale out: run more)."""
+    from observability.logs import configure_logging
     from worker import run_worker
 
-    logging.basicConfig(level=logging.INFO)
-    asyncio.run(run_worker(_settings()))
+    settings = _settings()
+    configure_logging(settings)
+    asyncio.run(run_worker(settings))
+
+
+@app.command("api")
+def api_cmd() -> None:
+    """Serve the HTTP API (uvicorn) on RELANCE_API_HOST:RELANCE_API_PORT."""
+    import uvicorn
+
+    from api.main import app as api_app
+    from observability.logs import configure_logging
+    from observability.tracing import instrument_api
+
+    settings = _settings()
+    configure_logging(settings)
+    instrument_api(api_app, settings)
+    uvicorn.run(api_app, host=settings.api_host, port=settings.api_port,
+                log_config=None, proxy_headers=True)
+
+
+@app.command("setup-temporal")
+def setup_temporal_cmd(
+    wait: Annotated[int, typer.Option(help="Seconds to wait for Temporal to answer.")] = 120,
+) -> None:
+    """Register Relance's search attributes on the Temporal namespace (idempotent)."""
+    from workflows.start import SEARCH_ATTRIBUTES, connect, register_search_attributes
+
+    settings = _settings()
+
+    async def run() -> None:
+        from temporalio.service import RPCError
+
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                client = await connect(settings)
+                await register_search_attributes(client, settings.temporal_namespace)
+                return
+            # The server is still starting, or its namespace is not created yet.
+            except (RuntimeError, RPCError) as err:
+                if time.monotonic() > deadline:
+                    console.print(f"[red]Temporal at {settings.temporal_address}, namespace "
+                                  f"{settings.temporal_namespace}: {err}[/red]")
+                    raise typer.Exit(1) from err
+                await asyncio.sleep(2)
+
+    asyncio.run(run())
+    console.print(f"search attributes {', '.join(SEARCH_ATTRIBUTES)} registered on "
+                  f"{settings.temporal_namespace}")
+
+
+@app.command("purge")
+def purge_cmd(
+    older_than_days: Annotated[int | None, typer.Option(
+        min=0, help="Anonymise invoices closed more than N days ago "
+                    "(default RELANCE_RETENTION_DAYS).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 200,
+) -> None:
+    """Anonymise closed invoices' personal data (recipients, message texts, notes,
+    customer identity), keeping amounts and audit facts."""
+    from rich.progress import Progress
+
+    from ledger.models import utcnow
+    from ledger.retention import purge_personal_data, purgeable_invoice_ids
+
+    settings = _settings()
+    days = settings.retention_days if older_than_days is None else older_than_days
+    engine = make_engine(settings.database_url)
+    total = len(purgeable_invoice_ids(engine, closed_before=utcnow() - timedelta(days=days)))
+    with Progress(console=console) as progress:
+        bar = progress.add_task(f"invoices closed more than {days} days ago", total=total)
+        report = purge_personal_data(engine, older_than_days=days, batch_size=batch_size,
+                                     progress=lambda n: progress.advance(bar, n))
+    console.print(f"{report.invoices} invoices anonymised: {report.messages} messages, "
+                  f"{report.audit_events} audit details, {report.call_tasks} call notes; "
+                  f"{report.customers} customers anonymised")
 
 
 @app.command("import")
@@ -237,16 +313,6 @@ def token_create_cmd(
             raise typer.Exit(2) from None
     console.print(f"token for {row.name} ({row.role}), shown once:")
     typer.echo(token)
-
-
-@app.command("api")
-def api_cmd() -> None:
-    """Serve the HTTP API (uvicorn api.main:app on RELANCE_API_HOST:RELANCE_API_PORT)."""
-    import uvicorn
-
-    settings = _settings()
-    uvicorn.run("api.main:app", host=settings.api_host, port=settings.api_port,
-                log_level="info")
 
 
 @app.command("reconcile")

@@ -82,6 +82,34 @@ class Settings(BaseSettings):
         """The gathering delay, never more than a quarter of a (compressed) day."""
         return max(0, min(self.group_gather_seconds, self.day_seconds // 4))
 
+    # TLS to Temporal (mTLS with a client certificate, or an API key for Temporal Cloud).
+    temporal_tls: bool = False
+    temporal_tls_ca_path: str = ""
+    temporal_tls_cert_path: str = ""
+    temporal_tls_key_path: str = ""
+    temporal_api_key: str = ""
+
+    # Payload encryption (payload_codec.py): "kid1:base64key,kid2:base64key". The
+    # active key encrypts; every key of the ring decrypts, so rotation keeps old
+    # histories readable. Empty: payloads are not encrypted (embedded mode only).
+    codec_keys: str = ""
+    codec_active_key: str = ""
+    # Bearer token the Temporal Web UI sends to /codec/decode ("" disables the endpoint).
+    codec_endpoint_token: str = ""
+
+    # Observability: JSON logs, Prometheus endpoints of the worker, OTLP tracing.
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+    # Port of the worker's /metrics (Relance counters); 0 disables it.
+    worker_metrics_port: int = 0
+    # host:port where the Temporal SDK serves its own Prometheus metrics; "" disables.
+    temporal_metrics_address: str = ""
+    # OTLP/gRPC collector (e.g. http://otel-collector:4317); needs `relance[otel]`.
+    otlp_endpoint: str = ""
+
+    # Retention: `relance purge` anonymises closed invoices older than this.
+    retention_days: int = 3650
+
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:
         if self.environment == "production":
@@ -90,6 +118,19 @@ class Settings(BaseSettings):
                     raise ValueError(f"RELANCE_{name.upper()} must be set in production")
             if self.database_url.startswith("sqlite"):
                 raise ValueError("production needs RELANCE_DATABASE_URL (PostgreSQL)")
+            if not self.codec_keys:
+                raise ValueError("production needs RELANCE_CODEC_KEYS: customer data must be "
+                                 "encrypted in Temporal's history")
+            if self.codec_endpoint_token == DEFAULT_SECRET:
+                raise ValueError("RELANCE_CODEC_ENDPOINT_TOKEN must not be the default secret")
+        return self
+
+    @model_validator(mode="after")
+    def _check_codec_keys(self) -> Settings:
+        from payload_codec import codec_from_key_spec
+
+        # Fails at start-up on a malformed ring or an active key that is not in it.
+        codec_from_key_spec(self.codec_keys, self.codec_active_key)
         return self
 
 

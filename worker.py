@@ -7,8 +7,10 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
+from prometheus_client import start_http_server
 from sqlalchemy import Engine
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.ledger import LedgerActivities
@@ -17,6 +19,8 @@ from activities.providers.base import MessageProvider
 from activities.providers.outbox import OutboxProvider
 from activities.rendering import MessageRenderer
 from ledger.db import make_engine
+from observability.logs import ActivityLogInterceptor
+from observability.metrics import MetricsInterceptor
 from settings import Settings, get_settings
 from workflows.dunning import DunningWorkflow
 from workflows.start import connect
@@ -58,12 +62,23 @@ def build_worker(client: Client, engine: Engine, settings: Settings,
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
         max_cached_workflows=settings.max_cached_workflows,
+        interceptors=[MetricsInterceptor(), ActivityLogInterceptor()],
     )
+
+
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """The Temporal SDK's own metrics (task latencies, slots, polls) for Prometheus."""
+    if not settings.temporal_metrics_address:
+        return None
+    return Runtime(telemetry=TelemetryConfig(
+        metrics=PrometheusConfig(bind_address=settings.temporal_metrics_address)))
 
 
 async def run_worker(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
-    client = await connect(settings)
+    client = await connect(settings, metrics_runtime(settings))
+    if settings.worker_metrics_port:
+        start_http_server(settings.worker_metrics_port)
     engine = make_engine(settings.database_url)
     with ThreadPoolExecutor(max_workers=settings.max_concurrent_activities) as executor:
         worker = build_worker(client, engine, settings, executor)

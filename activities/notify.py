@@ -41,6 +41,7 @@ from ledger.models import (
     MessageStatus,
     OutboxMessage,
 )
+from observability.metrics import message_counted
 
 
 @dataclass
@@ -184,6 +185,7 @@ class NotifyActivities:
             self._finish_members(session, batch, claimed, MessageStatus.FAILED)
             self._mark_unusable(session, batch.customer_id, batch.channel)
             session.commit()
+            message_counted(batch.channel, MessageStatus.FAILED)
             for m in claimed:
                 self._audit(session, m, "message_failed")
             return
@@ -208,6 +210,7 @@ class NotifyActivities:
         batch.sent_at, batch.error = datetime.now(UTC), None
         self._finish_members(session, batch, claimed, MessageStatus.SENT)
         session.commit()
+        message_counted(batch.channel, MessageStatus.SENT)
         for m in claimed:
             self._audit(session, m, "message_sent")
 
@@ -270,6 +273,7 @@ class NotifyActivities:
             assert found is not None
             return found
         if row.status != MessageStatus.PENDING:
+            message_counted(row.channel, row.status)
             self._audit(session, row, f"message_{row.status}")
         return row
 
@@ -312,6 +316,7 @@ class NotifyActivities:
             # The recipient is unusable for every later step, of every invoice.
             self._mark_unusable(session, row.customer_id, row.channel)
             session.commit()
+            message_counted(row.channel, MessageStatus.FAILED)
             self._audit(session, row, "message_failed")
             return SendMessageResult(row.id or 0, "failed", reason=str(err),
                                      recipient_unusable=True)
@@ -319,6 +324,7 @@ class NotifyActivities:
             row.error = str(err)
             session.add(row)
             session.commit()
+            message_counted(row.channel, "retrying")
             delay = err.retry_after_seconds
             raise ApplicationError(
                 f"{provider.name}: {err}", type="TransientSendError",
@@ -329,6 +335,7 @@ class NotifyActivities:
         row.sent_at, row.error = datetime.now(UTC), None
         session.add(row)
         session.commit()
+        message_counted(row.channel, MessageStatus.SENT)
         self._audit(session, row, "message_sent")
         return SendMessageResult(row.id or 0, "sent", receipt.provider_id)
 

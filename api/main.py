@@ -15,7 +15,17 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.errors import install_error_handlers
 from api.payments import reconcile_forever
-from api.routes import customers, health, invoices, me, reports, tasks, webhooks
+from api.routes import (
+    codec,
+    customers,
+    health,
+    invoices,
+    me,
+    metrics,
+    reports,
+    tasks,
+    webhooks,
+)
 from ledger.db import make_engine
 from settings import Settings, get_settings
 
@@ -63,7 +73,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     app = FastAPI(title="Relance", version="0.1.0", lifespan=lifespan, description=DESCRIPTION)
     install_error_handlers(app)
     for router in (health.router, me.router, webhooks.router, tasks.router, customers.router,
-                   invoices.router, reports.router):
+                   invoices.router, reports.router, metrics.router, codec.router):
         app.include_router(router)
     return app
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -18,7 +19,8 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.runtime import Runtime
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from ledger.models import Customer, Invoice, InvoiceStatus
 from rules.calendar import public_holidays
@@ -34,9 +36,30 @@ SEARCH_ATTRIBUTES = {
 }
 
 
-async def connect(settings: Settings) -> Client:
-    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
-                                data_converter=pydantic_data_converter)
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """The process's Temporal client: payloads encrypted when codec keys are set,
+    TLS and tracing as configured (a worker made from it inherits all three)."""
+    from observability.tracing import temporal_interceptors
+    from payload_codec import codec_from_key_spec, with_codec
+
+    codec = codec_from_key_spec(settings.codec_keys, settings.codec_active_key)
+    return await Client.connect(
+        settings.temporal_address, namespace=settings.temporal_namespace,
+        data_converter=with_codec(pydantic_data_converter, codec),
+        tls=temporal_tls(settings), api_key=settings.temporal_api_key or None,
+        interceptors=temporal_interceptors(settings), runtime=runtime)
+
+
+def temporal_tls(settings: Settings) -> bool | TLSConfig:
+    if not settings.temporal_tls:
+        return False
+
+    def read(path: str) -> bytes | None:
+        return Path(path).read_bytes() if path else None
+
+    return TLSConfig(server_root_ca_cert=read(settings.temporal_tls_ca_path),
+                     client_cert=read(settings.temporal_tls_cert_path),
+                     client_private_key=read(settings.temporal_tls_key_path))
 
 
 async def register_search_attributes(client: Client, namespace: str) -> None:
