@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     company_phone: str = "+33 1 00 00 00 00"
     company_iban: str = "FR76 3000 6000 0112 3456 7890 189"
     pay_url_template: str = ""
+    # Place printed on the mise en demeure ("Paris, le ...") and who signs it.
+    company_city: str = "Paris"
+    company_signatory: str = "Service comptabilité clients"
+    company_legal_id: str = "SIREN 000 000 000"
+
+    # Late-payment rates: an administrator's CSV (same columns as
+    # rules/data/rates.csv) adding or correcting half-years without a release.
+    rates_file: str = ""
 
     # Worker tuning.
     max_concurrent_workflow_tasks: int = 200
