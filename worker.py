@@ -17,6 +17,7 @@ from activities.providers.base import MessageProvider
 from activities.providers.outbox import OutboxProvider
 from activities.rendering import MessageRenderer
 from ledger.db import make_engine
+from rules.late_payment import RateTable
 from settings import Settings, get_settings
 from workflows.dunning import DunningWorkflow
 from workflows.start import connect
@@ -41,7 +42,10 @@ def build_worker(client: Client, engine: Engine, settings: Settings,
         engine, build_providers(settings), MessageRenderer(),
         Creditor(name=settings.company_name, address=settings.company_address,
                  email=settings.company_email, phone=settings.company_phone,
-                 iban=settings.company_iban, pay_url_template=settings.pay_url_template),
+                 iban=settings.company_iban, pay_url_template=settings.pay_url_template,
+                 city=settings.company_city, signatory=settings.company_signatory,
+                 legal_id=settings.company_legal_id),
+        RateTable.load(settings.rates_file) if settings.rates_file else RateTable.load(),
     )
     return Worker(
         client,

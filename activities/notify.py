@@ -10,7 +10,7 @@ which the real providers narrow by carrying the outbox id in their metadata.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -19,15 +19,32 @@ from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.letter import (
+    InvoiceFacts,
+    LetterComposer,
+    LetterDocument,
+    claim_context,
+    claims_for,
+)
 from activities.payloads import SendMessageInput, SendMessageResult
 from activities.providers.base import (
+    Attachment,
     MessageProvider,
     OutgoingMessage,
     PermanentSendError,
     TransientSendError,
 )
-from activities.rendering import MessageRenderer
-from ledger.models import AuditEvent, Customer, Invoice, MessageStatus, OutboxMessage
+from activities.rendering import MessageRenderer, text_to_html
+from ledger.models import (
+    AuditEvent,
+    Customer,
+    Invoice,
+    Letter,
+    MessageStatus,
+    OutboxMessage,
+    Payment,
+)
+from rules.late_payment import MissingRateError, RateTable, Receipt
 
 
 @dataclass
@@ -40,15 +57,22 @@ class Creditor:
     phone: str = ""
     iban: str = ""
     pay_url_template: str = ""
+    # Printed on the mise en demeure: "Paris, le ...", who signs, SIREN.
+    city: str = "Paris"
+    signatory: str = ""
+    legal_id: str = ""
 
 
 class NotifyActivities:
     def __init__(self, engine: Engine, providers: dict[str, MessageProvider],
-                 renderer: MessageRenderer, creditor: Creditor) -> None:
+                 renderer: MessageRenderer, creditor: Creditor,
+                 rates: RateTable | None = None) -> None:
         self.engine = engine
         self.providers = providers
         self.renderer = renderer
         self.creditor = creditor
+        self.rates = rates or RateTable.load()
+        self.letters = LetterComposer(renderer)
 
     @activity.defn
     def send_message(self, msg: SendMessageInput) -> SendMessageResult:
@@ -63,7 +87,11 @@ class NotifyActivities:
             if row.status == MessageStatus.FAILED:
                 return SendMessageResult(row.id or 0, "failed", reason=row.error,
                                          recipient_unusable=True)
-            return self._deliver(session, row)
+            attachments = []
+            if self.letters.has_letter(row.template, row.language):
+                letter = self._ensure_letter(session, row, msg)
+                attachments.append(Attachment(letter.filename, letter.pdf))
+            return self._deliver(session, row, attachments)
 
     # --- steps of a send --------------------------------------------------------
 
@@ -83,7 +111,7 @@ class NotifyActivities:
         customer = session.get(Customer, invoice.customer_id)
         assert customer is not None
         rendered = self.renderer.render(msg.template, msg.channel, customer.language,
-                                        self.context(invoice, customer, msg))
+                                        self._full_context(session, invoice, customer, msg))
         row = OutboxMessage(
             invoice_id=msg.invoice_id, customer_id=customer.id or 0, step_key=msg.step_key,
             channel=msg.channel, template=msg.template, language=customer.language,
@@ -129,15 +157,55 @@ class NotifyActivities:
             return MessageStatus.FAILED, f"customer has no {row.channel} recipient"
         return None
 
-    def _deliver(self, session: Session, row: OutboxMessage) -> SendMessageResult:
+    def _ensure_letter(self, session: Session, row: OutboxMessage,
+                       msg: SendMessageInput) -> Letter:
+        """The step's letter PDF, composed and stored once; linked to the outbox row
+        of the registered-post send, attached to the email of the same step."""
+        letter = session.exec(select(Letter).where(
+            Letter.invoice_id == row.invoice_id, Letter.step_key == row.step_key)).first()
+        if letter is None:
+            invoice = session.get(Invoice, row.invoice_id)
+            customer = session.get(Customer, row.customer_id)
+            assert invoice is not None and customer is not None
+            ctx = self._full_context(session, invoice, customer, msg)
+            doc = self.compose_letter(invoice, customer, msg.template, ctx)
+            claim = ctx["claim"]
+            letter = Letter(
+                invoice_id=row.invoice_id, customer_id=row.customer_id, step_key=row.step_key,
+                language=customer.language, filename=doc.filename, pdf=doc.pdf,
+                sha256=doc.sha256, letter_date=ctx["today"], deadline=ctx["deadline"],
+                principal_cents=claim["principal_cents"], interest_cents=claim["interest_cents"],
+                indemnity_cents=claim["indemnity_cents"],
+            )
+            session.add(letter)
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                return self._ensure_letter(session, row, msg)
+        if row.channel == "letter" and letter.outbox_id is None:
+            letter.outbox_id = row.id
+            session.add(letter)
+            session.commit()
+        return letter
+
+    def compose_letter(self, invoice: Invoice, customer: Customer, template: str,
+                       ctx: dict[str, Any]) -> LetterDocument:
+        filename = f"mise-en-demeure-{invoice.number}-{ctx['today'].isoformat()}.pdf"
+        return self.letters.compose(template, customer.language, ctx, filename)
+
+    def _deliver(self, session: Session, row: OutboxMessage,
+                 attachments: list[Attachment] | None = None) -> SendMessageResult:
         provider = self.providers[row.channel]
         row.attempts += 1
         try:
             receipt = provider.send(OutgoingMessage(
                 outbox_id=row.id or 0, channel=row.channel, recipient=row.recipient or "",
                 body=row.body, subject=row.subject,
+                html=text_to_html(row.body, row.language) if row.channel == "email" else None,
                 metadata={"invoice_id": str(row.invoice_id), "step": row.step_key,
                           "outbox_id": str(row.id)},
+                attachments=attachments or [],
             ))
         except PermanentSendError as err:
             row.status, row.error, row.provider = MessageStatus.FAILED, str(err), provider.name
@@ -182,7 +250,7 @@ class NotifyActivities:
 
     def context(self, invoice: Invoice, customer: Customer,
                 msg: SendMessageInput) -> dict[str, Any]:
-        today = datetime.now(UTC).date()
+        today = msg.as_of or datetime.now(UTC).date()
         c = self.creditor
         return {
             "customer": {"name": customer.name, "ref": customer.ref,
@@ -197,10 +265,36 @@ class NotifyActivities:
             "deadline": today + timedelta(days=msg.deadline_days or 8),
             "recovery_indemnity": msg.recovery_indemnity and customer.segment == "b2b",
             "creditor": {"name": c.name, "address": c.address, "email": c.email,
-                         "phone": c.phone, "iban": c.iban},
+                         "phone": c.phone, "iban": c.iban, "city": c.city,
+                         "signatory": c.signatory, "legal_id": c.legal_id},
             "pay_url": c.pay_url_template.format(invoice=invoice.number)
             if c.pay_url_template else "",
         }
+
+    def _full_context(self, session: Session, invoice: Invoice, customer: Customer,
+                      msg: SendMessageInput) -> dict[str, Any]:
+        """The context, plus the claim (principal, interest, indemnity) for a step
+        that carries a letter."""
+        ctx = self.context(invoice, customer, msg)
+        if not self.letters.has_letter(msg.template, customer.language):
+            return ctx
+        receipts = tuple(
+            Receipt(p.received_at.date(), p.applied_cents)
+            for p in session.exec(select(Payment).where(Payment.invoice_id == invoice.id))
+            if p.applied_cents > 0)
+        facts = InvoiceFacts(invoice.number, invoice.invoice_date, invoice.due_date,
+                             invoice.amount_cents, receipts)
+        professional = customer.segment == "b2b" and msg.recovery_indemnity
+        today: date = ctx["today"]
+        try:
+            claims = claims_for([facts], professional=professional, as_of=today,
+                                rates=self.rates)
+        except MissingRateError as err:
+            # Retried with backoff: an administrator adds the rate, the letter goes out.
+            raise ApplicationError(str(err), type="MissingRateError") from err
+        ctx["claim"] = claim_context(claims, professional=professional, as_of=today,
+                                     rates=self.rates)
+        return ctx
 
     def preview(self, invoice_id: int, step_key: str, channel: str, template: str,
                 balance_cents: int | None = None) -> dict[str, Any]:
@@ -215,7 +309,11 @@ class NotifyActivities:
                                    template=template,
                                    balance_cents=invoice.balance_cents
                                    if balance_cents is None else balance_cents)
-            rendered = self.renderer.render(template, channel, customer.language,
-                                            self.context(invoice, customer, msg))
-            return {"subject": rendered.subject, "body": rendered.body,
-                    "recipient": self._recipient(customer, channel)}
+            ctx = self._full_context(session, invoice, customer, msg)
+            rendered = self.renderer.render(template, channel, customer.language, ctx)
+            preview: dict[str, Any] = {"subject": rendered.subject, "body": rendered.body,
+                                       "html": rendered.html,
+                                       "recipient": self._recipient(customer, channel)}
+            if self.letters.has_letter(template, customer.language):
+                preview["letter"] = self.compose_letter(invoice, customer, template, ctx)
+            return preview
