@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     twilio_auth_token: str = ""
     twilio_base_url: str = ""
     sms_from: str = "+33100000000"
+    email_from_name: str = ""
+    # Replies to dunning emails go here (default: company_email).
+    email_reply_to: str = ""
+    # Public URL of this API, for provider callbacks (Twilio status callback).
+    public_base_url: str = ""
+    # SendGrid Event Webhook verification key (the public key SendGrid shows).
+    sendgrid_webhook_public_key: str = ""
 
     # Webhook secrets, one per gateway.
     stripe_webhook_secret: str = DEFAULT_SECRET

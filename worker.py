@@ -15,6 +15,8 @@ from activities.ledger import LedgerActivities
 from activities.notify import Creditor, NotifyActivities
 from activities.providers.base import MessageProvider
 from activities.providers.outbox import OutboxProvider
+from activities.providers.sendgrid_email import SendGridEmailProvider
+from activities.providers.twilio_sms import TwilioSmsProvider
 from activities.rendering import MessageRenderer
 from ledger.db import make_engine
 from rules.late_payment import RateTable
@@ -32,6 +34,19 @@ def build_providers(settings: Settings) -> dict[str, MessageProvider]:
         # Letters are queued for registered post: printed from the outbox.
         "letter": OutboxProvider("post-queue"),
     }
+    if settings.email_provider == "sendgrid":
+        providers["email"] = SendGridEmailProvider(
+            settings.sendgrid_api_key, from_email=settings.email_from,
+            from_name=settings.email_from_name or settings.company_name,
+            reply_to=settings.email_reply_to or settings.company_email,
+            base_url=settings.sendgrid_base_url)
+    if settings.sms_provider == "twilio":
+        callback = (f"{settings.public_base_url.rstrip('/')}/webhooks/twilio/status"
+                    if settings.public_base_url else "")
+        providers["sms"] = TwilioSmsProvider(
+            settings.twilio_account_sid, settings.twilio_auth_token,
+            from_number=settings.sms_from, status_callback_url=callback,
+            base_url=settings.twilio_base_url)
     return providers
 
 
