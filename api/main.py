@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api.routes import health
+from api.routes import health, provider_events
 from ledger.db import make_engine
 from settings import get_settings
 from workflows.start import connect
@@ -27,3 +27,4 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 app = FastAPI(title="Relance", version="0.1.0", lifespan=lifespan,
               description="Collections (relance, recouvrement amiable) on Temporal.")
 app.include_router(health.router)
+app.include_router(provider_events.router)
