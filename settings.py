@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     day_seconds: int = 86400
     # Hour (local time of the customer) at which a day's messages go out.
     send_hour: int = 9
+    # Sending hours in the customer's time zone, Mon-Fri outside public holidays
+    # (rules.calendar.parse_windows format). Email: any hour of a business day.
+    sms_hours: str = "09:00-20:00"
+    call_hours_b2b: str = "09:00-12:30,14:00-18:00"
+    call_hours_b2c: str = "10:00-13:00,14:00-20:00"
     default_country: str = "FR"
     default_timezone: str = "Europe/Paris"
     default_language: str = "fr"
