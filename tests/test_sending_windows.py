@@ -20,8 +20,8 @@ PARIS = ZoneInfo("Europe/Paris")
 FR_2026 = public_holidays("FR", 2026, 2026)
 
 
-def paris(*args: int) -> datetime:
-    return datetime(*args, tzinfo=PARIS)
+def paris(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=PARIS)
 
 
 @pytest.mark.parametrize(
