@@ -50,11 +50,12 @@ def build_providers(settings: Settings) -> dict[str, MessageProvider]:
     return providers
 
 
-def build_worker(client: Client, engine: Engine, settings: Settings,
-                 executor: ThreadPoolExecutor, task_queue: str | None = None) -> Worker:
-    ledger = LedgerActivities(engine)
-    notify = NotifyActivities(
-        engine, build_providers(settings), MessageRenderer(),
+def build_notify(engine: Engine, settings: Settings,
+                 providers: dict[str, MessageProvider] | None = None) -> NotifyActivities:
+    """Messages and letters as the settings describe the creditor (worker and preview)."""
+    return NotifyActivities(
+        engine, build_providers(settings) if providers is None else providers,
+        MessageRenderer(),
         Creditor(name=settings.company_name, address=settings.company_address,
                  email=settings.company_email, phone=settings.company_phone,
                  iban=settings.company_iban, pay_url_template=settings.pay_url_template,
@@ -62,6 +63,12 @@ def build_worker(client: Client, engine: Engine, settings: Settings,
                  legal_id=settings.company_legal_id),
         RateTable.load(settings.rates_file) if settings.rates_file else RateTable.load(),
     )
+
+
+def build_worker(client: Client, engine: Engine, settings: Settings,
+                 executor: ThreadPoolExecutor, task_queue: str | None = None) -> Worker:
+    ledger = LedgerActivities(engine)
+    notify = build_notify(engine, settings)
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,

@@ -297,7 +297,8 @@ class NotifyActivities:
         return ctx
 
     def preview(self, invoice_id: int, step_key: str, channel: str, template: str,
-                balance_cents: int | None = None) -> dict[str, Any]:
+                balance_cents: int | None = None, as_of: date | None = None,
+                deadline_days: int = 8, recovery_indemnity: bool = True) -> dict[str, Any]:
         """Render a step for an invoice without sending or recording anything."""
         with Session(self.engine) as session:
             invoice = session.get(Invoice, invoice_id)
@@ -308,7 +309,9 @@ class NotifyActivities:
             msg = SendMessageInput(invoice_id=invoice_id, step_key=step_key, channel=channel,
                                    template=template,
                                    balance_cents=invoice.balance_cents
-                                   if balance_cents is None else balance_cents)
+                                   if balance_cents is None else balance_cents,
+                                   as_of=as_of, deadline_days=deadline_days,
+                                   recovery_indemnity=recovery_indemnity)
             ctx = self._full_context(session, invoice, customer, msg)
             rendered = self.renderer.render(template, channel, customer.language, ctx)
             preview: dict[str, Any] = {"subject": rendered.subject, "body": rendered.body,
