@@ -19,7 +19,6 @@ from activities.providers.sendgrid_email import SendGridEmailProvider
 from activities.providers.twilio_sms import TwilioSmsProvider
 from activities.rendering import MessageRenderer
 from ledger.db import make_engine
-from rules.late_payment import RateTable
 from settings import Settings, get_settings
 from workflows.dunning import DunningWorkflow
 from workflows.start import connect
@@ -61,7 +60,7 @@ def build_notify(engine: Engine, settings: Settings,
                  iban=settings.company_iban, pay_url_template=settings.pay_url_template,
                  city=settings.company_city, signatory=settings.company_signatory,
                  legal_id=settings.company_legal_id),
-        RateTable.load(settings.rates_file) if settings.rates_file else RateTable.load(),
+        rates_file=settings.rates_file,
     )
 
 

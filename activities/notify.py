@@ -66,12 +66,15 @@ class Creditor:
 class NotifyActivities:
     def __init__(self, engine: Engine, providers: dict[str, MessageProvider],
                  renderer: MessageRenderer, creditor: Creditor,
-                 rates: RateTable | None = None) -> None:
+                 rates: RateTable | None = None, rates_file: str = "") -> None:
         self.engine = engine
         self.providers = providers
         self.renderer = renderer
         self.creditor = creditor
-        self.rates = rates or RateTable.load()
+        # A fixed table (tests), or the packaged table plus the administrator's
+        # override file, read again for every letter so an added rate needs no restart.
+        self._rates = rates
+        self.rates_file = rates_file
         self.letters = LetterComposer(renderer)
 
     @activity.defn
@@ -271,6 +274,12 @@ class NotifyActivities:
             if c.pay_url_template else "",
         }
 
+    @property
+    def rates(self) -> RateTable:
+        if self._rates is not None:
+            return self._rates
+        return RateTable.load(self.rates_file) if self.rates_file else RateTable.load()
+
     def _full_context(self, session: Session, invoice: Invoice, customer: Customer,
                       msg: SendMessageInput) -> dict[str, Any]:
         """The context, plus the claim (principal, interest, indemnity) for a step
@@ -286,14 +295,14 @@ class NotifyActivities:
                              invoice.amount_cents, receipts)
         professional = customer.segment == "b2b" and msg.recovery_indemnity
         today: date = ctx["today"]
+        rates = self.rates
         try:
-            claims = claims_for([facts], professional=professional, as_of=today,
-                                rates=self.rates)
+            claims = claims_for([facts], professional=professional, as_of=today, rates=rates)
         except MissingRateError as err:
             # Retried with backoff: an administrator adds the rate, the letter goes out.
             raise ApplicationError(str(err), type="MissingRateError") from err
         ctx["claim"] = claim_context(claims, professional=professional, as_of=today,
-                                     rates=self.rates)
+                                     rates=rates)
         return ctx
 
     def preview(self, invoice_id: int, step_key: str, channel: str, template: str,

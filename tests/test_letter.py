@@ -41,6 +41,7 @@ class RecordingProvider:
 
 def pdf_text(pdf: bytes) -> str:
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    text = re.sub(r"Page \d+ / \d+", " ", text)  # the page footer, wherever it falls
     return re.sub(r"\s+", " ", text.replace("\u202f", " ").replace("\xa0", " "))
 
 
@@ -168,3 +169,22 @@ def test_missing_rate_is_retried_with_a_clear_error(engine):
     with pytest.raises(ApplicationError, match="no ecb_mro rate for 2026-H2") as err:
         activities.send_message(step(invoice_id, "letter", date(2026, 7, 20)))
     assert err.value.type == "MissingRateError" and not err.value.non_retryable
+
+
+def test_rate_added_by_an_administrator_is_used_at_the_next_retry(engine, tmp_path):
+    from temporalio.exceptions import ApplicationError
+
+    override = tmp_path / "rates.csv"
+    override.write_text("series,half_year,rate_percent,source,compiled_on\n")
+    [invoice_id] = add_invoices(engine, due=date(2026, 6, 30), amounts=[365000])
+    activities = NotifyActivities(engine, {"letter": OutboxProvider("post-queue")},
+                                  MessageRenderer(), CREDITOR, rates_file=str(override))
+    with pytest.raises(ApplicationError, match="2026-H2"):
+        activities.send_message(step(invoice_id, "letter", date(2026, 7, 5)))
+    override.write_text("series,half_year,rate_percent,source,compiled_on\n"
+                        "ecb_mro,2026-H2,2.00,test fixture: not a published rate,2026-11-24\n")
+    assert activities.send_message(step(invoice_id, "letter", date(2026, 7, 5))).status == "sent"
+    with Session(engine) as session:
+        letter = session.exec(select(Letter).where(Letter.invoice_id == invoice_id)).one()
+    assert letter.interest_cents == 600  # 3650.00 * 12 % * 5 / 365
+    assert "au taux de 12,00 %" in pdf_text(letter.pdf)
