@@ -266,6 +266,44 @@ def preview_cmd(
             console.print(f"(this step has a letter: --pdf FILE writes {letter.filename})")
 
 
+@app.command("letters")
+def letters_cmd(
+    export: Annotated[Path | None, typer.Option(help="Write the queued letters' PDFs here")] = None,
+    mark_posted: Annotated[bool, typer.Option(help="Mark the exported letters posted")] = False,
+) -> None:
+    """Letters queued for registered post (lettre recommandée avec AR): list, export
+    the print-ready PDFs, mark them posted."""
+    from sqlmodel import select
+
+    from ledger.models import Customer, Invoice, Letter, LetterPostalStatus
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    table = Table("letter", "invoice", "customer", "date", "deadline", "claimed", "file")
+    with Session(engine) as session:
+        queued = session.exec(select(Letter).where(
+            Letter.postal_status == LetterPostalStatus.QUEUED).order_by(Letter.id)).all()  # type: ignore[arg-type]
+        for letter in queued:
+            invoice = session.get(Invoice, letter.invoice_id)
+            customer = session.get(Customer, letter.customer_id)
+            claimed = letter.principal_cents + letter.interest_cents + letter.indemnity_cents
+            path = ""
+            if export is not None:
+                export.mkdir(parents=True, exist_ok=True)
+                target = export / f"{letter.id:06d}-{letter.filename}"
+                target.write_bytes(letter.pdf)
+                path = str(target)
+                if mark_posted:
+                    letter.postal_status = LetterPostalStatus.POSTED
+                    session.add(letter)
+            table.add_row(str(letter.id), invoice.number if invoice else "?",
+                          customer.name if customer else "?", letter.letter_date.isoformat(),
+                          letter.deadline.isoformat(), f"{claimed / 100:.2f}", path)
+        session.commit()
+    console.print(table)
+    console.print(f"{len(queued)} letters queued for registered post")
+
+
 @app.command("demo")
 def demo_cmd(out: Annotated[Path, typer.Option()] = Path("demo-ledger.csv")) -> None:
     """Write the demo ledger as a CSV (what `relance dev` loads)."""

@@ -107,3 +107,36 @@ def test_preview_command_renders_without_sending(engine, database_url, monkeypat
     finally:
         get_settings.cache_clear()
     assert messages(engine, invoice_id) == []
+
+
+def test_letters_command_exports_the_post_queue(engine, database_url, monkeypatch, tmp_path):
+    import cli
+    from activities.notify import Creditor, NotifyActivities
+    from activities.payloads import SendMessageInput
+    from activities.providers.outbox import OutboxProvider
+
+    [invoice_id] = add_invoices(engine, due=date(2025, 5, 31), amounts=[450000])
+    NotifyActivities(engine, {"letter": OutboxProvider("post-queue")}, MessageRenderer(),
+                     Creditor(name="Dupont")).send_message(SendMessageInput(
+                         invoice_id=invoice_id, step_key="mise_en_demeure", channel="letter",
+                         template="mise_en_demeure", deadline_days=8, as_of=date(2025, 6, 30)))
+    monkeypatch.setenv("RELANCE_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        out = runner.invoke(cli.app, ["letters", "--export", str(tmp_path), "--mark-posted"],
+                            env={"COLUMNS": "200"})
+        assert out.exit_code == 0, out.output
+        from sqlmodel import Session
+
+        from ledger.models import Invoice
+
+        with Session(engine) as session:
+            invoice = session.get(Invoice, invoice_id)
+            assert invoice is not None
+        [exported] = tmp_path.glob(f"*-mise-en-demeure-{invoice.number}-2025-06-30.pdf")
+        assert exported.read_bytes().startswith(b"%PDF")
+        again = runner.invoke(cli.app, ["letters"])
+        assert "0 letters queued" in again.output
+    finally:
+        get_settings.cache_clear()
