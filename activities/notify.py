@@ -291,6 +291,12 @@ class NotifyActivities:
             Receipt(p.received_at.date(), p.applied_cents)
             for p in session.exec(select(Payment).where(Payment.invoice_id == invoice.id))
             if p.applied_cents > 0)
+        # Paid before Relance knew the invoice (an imported balance below the amount):
+        # counted as paid by the due date, so it never bears interest.
+        unexplained = invoice.amount_cents - invoice.balance_cents - sum(
+            r.amount_cents for r in receipts)
+        if unexplained > 0:
+            receipts = (Receipt(invoice.invoice_date, unexplained), *receipts)
         facts = InvoiceFacts(invoice.number, invoice.invoice_date, invoice.due_date,
                              invoice.amount_cents, receipts)
         professional = customer.segment == "b2b" and msg.recovery_indemnity

@@ -188,3 +188,22 @@ def test_rate_added_by_an_administrator_is_used_at_the_next_retry(engine, tmp_pa
         letter = session.exec(select(Letter).where(Letter.invoice_id == invoice_id)).one()
     assert letter.interest_cents == 600  # 3650.00 * 12 % * 5 / 365
     assert "au taux de 12,00 %" in pdf_text(letter.pdf)
+
+
+def test_imported_partial_balance_is_the_principal(engine):
+    from ledger.crud import InvoiceRow, import_invoices
+
+    row = InvoiceRow(customer_ref=f"C-{uuid.uuid4().hex[:8]}", customer_name="Client partiel",
+                     number=f"F-{uuid.uuid4().hex[:10]}", invoice_date=date(2025, 5, 1),
+                     due_date=date(2025, 5, 31), amount_cents=450000, balance_cents=300000,
+                     email="ap@client.example", address="1 rue du Test, 75001 Paris")
+    with Session(engine) as session:
+        [invoice_id] = import_invoices(session=session, rows=[row]).open_invoice_ids
+    activities, _ = notify(engine)
+    activities.send_message(step(invoice_id, "letter", date(2025, 6, 30)))
+    with Session(engine) as session:
+        letter = session.exec(select(Letter).where(Letter.invoice_id == invoice_id)).one()
+    # 3000.00 * 13.15 % * 30 / 365 = 32.42
+    assert (letter.principal_cents, letter.interest_cents, letter.indemnity_cents) == (
+        300000, 3242, 4000)
+    assert "1 500,00 EUR" in pdf_text(letter.pdf)  # already paid
