@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     company_signatory: str = "Service comptabilité clients"
     company_legal_id: str = "SIREN 000 000 000"
 
+    # A company's own templates (same layout as templates/), searched first.
+    templates_dir: str = ""
+
     # Late-payment rates: an administrator's CSV (same columns as
     # rules/data/rates.csv) adding or correcting half-years without a release.
     rates_file: str = ""

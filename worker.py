@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from sqlalchemy import Engine
 from temporalio.client import Client
@@ -54,7 +55,7 @@ def build_notify(engine: Engine, settings: Settings,
     """Messages and letters as the settings describe the creditor (worker and preview)."""
     return NotifyActivities(
         engine, build_providers(settings) if providers is None else providers,
-        MessageRenderer(),
+        MessageRenderer(Path(settings.templates_dir) if settings.templates_dir else None),
         Creditor(name=settings.company_name, address=settings.company_address,
                  email=settings.company_email, phone=settings.company_phone,
                  iban=settings.company_iban, pay_url_template=settings.pay_url_template,

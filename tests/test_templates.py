@@ -140,3 +140,21 @@ def test_letters_command_exports_the_post_queue(engine, database_url, monkeypatc
         assert "0 letters queued" in again.output
     finally:
         get_settings.cache_clear()
+
+
+def test_company_directory_overrides_a_template(engine, database_url, tmp_path):
+    from worker import build_notify
+
+    (tmp_path / "fr").mkdir()
+    (tmp_path / "fr" / "reminder.email.j2").write_text(
+        "{% block subject %}Votre facture {{ invoice.number }}{% endblock %}"
+        "{% block body %}Reste dû : {{ money(balance_cents) }}{% endblock %}")
+    [invoice_id] = add_invoices(engine, due=date(2025, 5, 31), amounts=[450000])
+    from tests.factories import settings_for
+
+    notify = build_notify(engine, settings_for(database_url, templates_dir=str(tmp_path)),
+                          providers={})
+    shown = notify.preview(invoice_id, "reminder", "email", "reminder")
+    assert plain(shown["body"]) == "Reste dû : 4 500,00 EUR\n"
+    # Templates the company did not override still come from templates/.
+    assert "IBAN" in notify.preview(invoice_id, "pre_reminder", "email", "pre_reminder")["body"]
