@@ -282,6 +282,104 @@ async def _serve_api(settings: Settings) -> None:
     await server.serve()
 
 
+@app.command("preview")
+def preview_cmd(
+    invoice_id: int,
+    step: Annotated[str, typer.Argument(help="Policy step, e.g. reminder, mise_en_demeure")],
+    channel: Annotated[str | None, typer.Option(help="email, sms or letter (default: the "
+                                                "step's channel)")] = None,
+    as_of: Annotated[str | None, typer.Option(help="Date of the message (YYYY-MM-DD)")] = None,
+    pdf: Annotated[Path | None, typer.Option(help="Write the step's letter PDF here")] = None,
+    html: Annotated[bool, typer.Option(help="Print the email's HTML part too")] = False,
+) -> None:
+    """Render any step of an invoice's policy without sending or recording anything."""
+    from datetime import date
+
+    from ledger.models import Customer, Invoice
+    from rules.policy import Channel, policy_for
+    from worker import build_notify
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    with Session(engine) as session:
+        invoice = session.get(Invoice, invoice_id)
+        customer = session.get(Customer, invoice.customer_id) if invoice else None
+    if invoice is None or customer is None:
+        console.print(f"[red]invoice {invoice_id} not found[/red]")
+        raise typer.Exit(2)
+    policy = policy_for(customer.segment, invoice.policy_code or customer.policy_code)
+    try:
+        policy_step = policy.step(step)
+    except KeyError as err:
+        console.print(f"[red]{err.args[0]}[/red]; steps: {', '.join(s.key for s in policy.steps)}")
+        raise typer.Exit(2) from None
+    chosen = channel or policy_step.channel
+    if chosen not in (Channel.EMAIL, Channel.SMS, Channel.LETTER):
+        console.print(f"[red]step {step} is a {chosen} step: nothing to render[/red]")
+        raise typer.Exit(2)
+    notify = build_notify(engine, settings, providers={})
+    try:
+        shown = notify.preview(invoice_id, step, chosen, policy_step.template,
+                               as_of=date.fromisoformat(as_of) if as_of else None,
+                               deadline_days=policy.formal_notice_deadline_days,
+                               recovery_indemnity=policy.recovery_indemnity)
+    except Exception as err:  # a missing rate, a template error: say it plainly
+        console.print(f"[red]cannot render {step}/{chosen}: {err}[/red]")
+        raise typer.Exit(1) from None
+    console.rule(f"{step} · {chosen} · to {shown['recipient'] or '(no recipient)'}")
+    if shown["subject"]:
+        console.print(f"[bold]{shown['subject']}[/bold]\n", markup=False, highlight=False)
+    console.print(shown["body"], markup=False, highlight=False)
+    if html and shown["html"]:
+        console.rule("html")
+        console.print(shown["html"], markup=False, highlight=False)
+    letter = shown.get("letter")
+    if letter is not None:
+        if pdf is not None:
+            pdf.write_bytes(letter.pdf)
+            console.print(f"letter PDF written to {pdf} ({len(letter.pdf)} bytes)")
+        else:
+            console.print(f"(this step has a letter: --pdf FILE writes {letter.filename})")
+
+
+@app.command("letters")
+def letters_cmd(
+    export: Annotated[Path | None, typer.Option(help="Write the queued letters' PDFs here")] = None,
+    mark_posted: Annotated[bool, typer.Option(help="Mark the exported letters posted")] = False,
+) -> None:
+    """Letters queued for registered post (lettre recommandée avec AR): list, export
+    the print-ready PDFs, mark them posted."""
+    from sqlmodel import select
+
+    from ledger.models import Customer, Invoice, Letter, LetterPostalStatus
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    table = Table("letter", "invoice", "customer", "date", "deadline", "claimed", "file")
+    with Session(engine) as session:
+        queued = session.exec(select(Letter).where(
+            Letter.postal_status == LetterPostalStatus.QUEUED).order_by(Letter.id)).all()  # type: ignore[arg-type]
+        for letter in queued:
+            invoice = session.get(Invoice, letter.invoice_id)
+            customer = session.get(Customer, letter.customer_id)
+            claimed = letter.principal_cents + letter.interest_cents + letter.indemnity_cents
+            path = ""
+            if export is not None:
+                export.mkdir(parents=True, exist_ok=True)
+                target = export / f"{letter.id:06d}-{letter.filename}"
+                target.write_bytes(letter.pdf)
+                path = str(target)
+                if mark_posted:
+                    letter.postal_status = LetterPostalStatus.POSTED
+                    session.add(letter)
+            table.add_row(str(letter.id), invoice.number if invoice else "?",
+                          customer.name if customer else "?", letter.letter_date.isoformat(),
+                          letter.deadline.isoformat(), f"{claimed / 100:.2f}", path)
+        session.commit()
+    console.print(table)
+    console.print(f"{len(queued)} letters queued for registered post")
+
+
 @app.command("demo")
 def demo_cmd(out: Annotated[Path, typer.Option()] = Path("demo-ledger.csv")) -> None:
     """Write the demo ledger as a CSV (what `relance dev` loads)."""

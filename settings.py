@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     day_seconds: int = 86400
     # Hour (local time of the customer) at which a day's messages go out.
     send_hour: int = 9
+    # Sending hours in the customer's time zone, Mon-Fri outside public holidays
+    # (rules.calendar.parse_windows format). Email: any hour of a business day.
+    sms_hours: str = "09:00-20:00"
+    call_hours_b2b: str = "09:00-12:30,14:00-18:00"
+    call_hours_b2c: str = "10:00-13:00,14:00-20:00"
     default_country: str = "FR"
     default_timezone: str = "Europe/Paris"
     default_language: str = "fr"
@@ -54,6 +59,13 @@ class Settings(BaseSettings):
     twilio_auth_token: str = ""
     twilio_base_url: str = ""
     sms_from: str = "+33100000000"
+    email_from_name: str = ""
+    # Replies to dunning emails go here (default: company_email).
+    email_reply_to: str = ""
+    # Public URL of this API, for provider callbacks (Twilio status callback).
+    public_base_url: str = ""
+    # SendGrid Event Webhook verification key (the public key SendGrid shows).
+    sendgrid_webhook_public_key: str = ""
 
     # Webhook secrets, one per gateway.
     stripe_webhook_secret: str = DEFAULT_SECRET
@@ -72,6 +84,17 @@ class Settings(BaseSettings):
     company_phone: str = "+33 1 00 00 00 00"
     company_iban: str = "FR76 3000 6000 0112 3456 7890 189"
     pay_url_template: str = ""
+    # Place printed on the mise en demeure ("Paris, le ...") and who signs it.
+    company_city: str = "Paris"
+    company_signatory: str = "Service comptabilité clients"
+    company_legal_id: str = "SIREN 000 000 000"
+
+    # A company's own templates (same layout as templates/), searched first.
+    templates_dir: str = ""
+
+    # Late-payment rates: an administrator's CSV (same columns as
+    # rules/data/rates.csv) adding or correcting half-years without a release.
+    rates_file: str = ""
 
     # Worker tuning.
     max_concurrent_workflow_tasks: int = 200

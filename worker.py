@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from prometheus_client import start_http_server
 from sqlalchemy import Engine
@@ -17,6 +18,8 @@ from activities.ledger import LedgerActivities
 from activities.notify import Creditor, NotifyActivities
 from activities.providers.base import MessageProvider
 from activities.providers.outbox import OutboxProvider
+from activities.providers.sendgrid_email import SendGridEmailProvider
+from activities.providers.twilio_sms import TwilioSmsProvider
 from activities.rendering import MessageRenderer
 from ledger.db import make_engine
 from observability.logs import ActivityLogInterceptor
@@ -35,19 +38,42 @@ def build_providers(settings: Settings) -> dict[str, MessageProvider]:
         # Letters are queued for registered post: printed from the outbox.
         "letter": OutboxProvider("post-queue"),
     }
+    if settings.email_provider == "sendgrid":
+        providers["email"] = SendGridEmailProvider(
+            settings.sendgrid_api_key, from_email=settings.email_from,
+            from_name=settings.email_from_name or settings.company_name,
+            reply_to=settings.email_reply_to or settings.company_email,
+            base_url=settings.sendgrid_base_url)
+    if settings.sms_provider == "twilio":
+        callback = (f"{settings.public_base_url.rstrip('/')}/webhooks/twilio/status"
+                    if settings.public_base_url else "")
+        providers["sms"] = TwilioSmsProvider(
+            settings.twilio_account_sid, settings.twilio_auth_token,
+            from_number=settings.sms_from, status_callback_url=callback,
+            base_url=settings.twilio_base_url)
     return providers
+
+
+def build_notify(engine: Engine, settings: Settings,
+                 providers: dict[str, MessageProvider] | None = None) -> NotifyActivities:
+    """Messages and letters as the settings describe the creditor (worker and preview)."""
+    return NotifyActivities(
+        engine, build_providers(settings) if providers is None else providers,
+        MessageRenderer(Path(settings.templates_dir) if settings.templates_dir else None),
+        Creditor(name=settings.company_name, address=settings.company_address,
+                 email=settings.company_email, phone=settings.company_phone,
+                 iban=settings.company_iban, pay_url_template=settings.pay_url_template,
+                 city=settings.company_city, signatory=settings.company_signatory,
+                 legal_id=settings.company_legal_id),
+        rates_file=settings.rates_file,
+    )
 
 
 def build_worker(client: Client, engine: Engine, settings: Settings,
                  executor: ThreadPoolExecutor, task_queue: str | None = None,
                  providers: dict[str, MessageProvider] | None = None) -> Worker:
     ledger = LedgerActivities(engine)
-    notify = NotifyActivities(
-        engine, providers or build_providers(settings), MessageRenderer(),
-        Creditor(name=settings.company_name, address=settings.company_address,
-                 email=settings.company_email, phone=settings.company_phone,
-                 iban=settings.company_iban, pay_url_template=settings.pay_url_template),
-    )
+    notify = build_notify(engine, settings, providers)
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,

@@ -10,7 +10,7 @@ which the real providers narrow by carrying the outbox id in their metadata.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -20,6 +20,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.batching import claim_batch, members, take_lease
+from activities.letter import (
+    InvoiceFacts,
+    LetterComposer,
+    LetterDocument,
+    claim_context,
+    claims_for,
+)
 from activities.payloads import (
     DispatchMessageInput,
     SendMessageInput,
@@ -27,21 +34,25 @@ from activities.payloads import (
     WithdrawMessageInput,
 )
 from activities.providers.base import (
+    Attachment,
     MessageProvider,
     OutgoingMessage,
     PermanentSendError,
     TransientSendError,
 )
-from activities.rendering import MessageRenderer
+from activities.rendering import MessageRenderer, text_to_html
 from ledger.models import (
     AuditEvent,
     Customer,
     Invoice,
+    Letter,
     MessageBatch,
     MessageStatus,
     OutboxMessage,
+    Payment,
 )
 from observability.metrics import message_counted
+from rules.late_payment import MissingRateError, RateTable, Receipt
 
 
 @dataclass
@@ -54,15 +65,25 @@ class Creditor:
     phone: str = ""
     iban: str = ""
     pay_url_template: str = ""
+    # Printed on the mise en demeure: "Paris, le ...", who signs, SIREN.
+    city: str = "Paris"
+    signatory: str = ""
+    legal_id: str = ""
 
 
 class NotifyActivities:
     def __init__(self, engine: Engine, providers: dict[str, MessageProvider],
-                 renderer: MessageRenderer, creditor: Creditor) -> None:
+                 renderer: MessageRenderer, creditor: Creditor,
+                 rates: RateTable | None = None, rates_file: str = "") -> None:
         self.engine = engine
         self.providers = providers
         self.renderer = renderer
         self.creditor = creditor
+        # A fixed table (tests), or the packaged table plus the administrator's
+        # override file, read again for every letter so an added rate needs no restart.
+        self._rates = rates
+        self.rates_file = rates_file
+        self.letters = LetterComposer(renderer)
 
     @activity.defn
     def send_message(self, msg: SendMessageInput) -> SendMessageResult:
@@ -77,7 +98,11 @@ class NotifyActivities:
             if row.status == MessageStatus.FAILED:
                 return SendMessageResult(row.id or 0, "failed", reason=row.error,
                                          recipient_unusable=True)
-            return self._deliver(session, row)
+            attachments = []
+            if self.letters.has_letter(row.template, row.language):
+                letter = self._ensure_letter(session, row, msg)
+                attachments.append(Attachment(letter.filename, letter.pdf))
+            return self._deliver(session, row, attachments)
 
     # --- grouped sending (one conversation per customer) -----------------------
 
@@ -87,6 +112,8 @@ class NotifyActivities:
         with Session(self.engine, expire_on_commit=False) as session:
             row = self._find(session, msg) or self._prepare(session, msg)
             if row.status == MessageStatus.PENDING:
+                if self.letters.has_letter(row.template, row.language):
+                    self._ensure_letter(session, row, msg)  # the invoice's own PDF, stored
                 return SendMessageResult(row.id or 0, "queued")
             return self._result(row)
 
@@ -173,10 +200,18 @@ class NotifyActivities:
     def _deliver_batch(self, session: Session, batch: MessageBatch,
                        claimed: list[OutboxMessage]) -> None:
         provider = self.providers[batch.channel]
+        # The email of a formal-notice step carries each covered invoice's letter.
+        attachments = [Attachment(letter.filename, letter.pdf) for letter in session.exec(
+            select(Letter).where(Letter.invoice_id.in_([m.invoice_id for m in claimed])))  # type: ignore[attr-defined]
+            if batch.channel == "email"
+            and any(m.invoice_id == letter.invoice_id and m.step_key == letter.step_key
+                    for m in claimed)]
+        language = claimed[0].language
         try:
             receipt = provider.send(OutgoingMessage(
                 outbox_id=batch.id or 0, channel=batch.channel, recipient=batch.recipient or "",
-                body=batch.body, subject=batch.subject,
+                body=batch.body, subject=batch.subject, attachments=attachments,
+                html=text_to_html(batch.body, language) if batch.channel == "email" else None,
                 metadata={"batch_id": str(batch.id),
                           "invoice_ids": ",".join(str(i) for i in batch.invoice_ids)},
             ))
@@ -253,7 +288,7 @@ class NotifyActivities:
         customer = session.get(Customer, invoice.customer_id)
         assert customer is not None
         rendered = self.renderer.render(msg.template, msg.channel, customer.language,
-                                        self.context(invoice, customer, msg))
+                                        self._full_context(session, invoice, customer, msg))
         row = OutboxMessage(
             invoice_id=msg.invoice_id, customer_id=customer.id or 0, step_key=msg.step_key,
             channel=msg.channel, template=msg.template, language=customer.language,
@@ -300,15 +335,55 @@ class NotifyActivities:
             return MessageStatus.FAILED, f"customer has no {row.channel} recipient"
         return None
 
-    def _deliver(self, session: Session, row: OutboxMessage) -> SendMessageResult:
+    def _ensure_letter(self, session: Session, row: OutboxMessage,
+                       msg: SendMessageInput) -> Letter:
+        """The step's letter PDF, composed and stored once; linked to the outbox row
+        of the registered-post send, attached to the email of the same step."""
+        letter = session.exec(select(Letter).where(
+            Letter.invoice_id == row.invoice_id, Letter.step_key == row.step_key)).first()
+        if letter is None:
+            invoice = session.get(Invoice, row.invoice_id)
+            customer = session.get(Customer, row.customer_id)
+            assert invoice is not None and customer is not None
+            ctx = self._full_context(session, invoice, customer, msg)
+            doc = self.compose_letter(invoice, customer, msg.template, ctx)
+            claim = ctx["claim"]
+            letter = Letter(
+                invoice_id=row.invoice_id, customer_id=row.customer_id, step_key=row.step_key,
+                language=customer.language, filename=doc.filename, pdf=doc.pdf,
+                sha256=doc.sha256, letter_date=ctx["today"], deadline=ctx["deadline"],
+                principal_cents=claim["principal_cents"], interest_cents=claim["interest_cents"],
+                indemnity_cents=claim["indemnity_cents"],
+            )
+            session.add(letter)
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                return self._ensure_letter(session, row, msg)
+        if row.channel == "letter" and letter.outbox_id is None:
+            letter.outbox_id = row.id
+            session.add(letter)
+            session.commit()
+        return letter
+
+    def compose_letter(self, invoice: Invoice, customer: Customer, template: str,
+                       ctx: dict[str, Any]) -> LetterDocument:
+        filename = f"mise-en-demeure-{invoice.number}-{ctx['today'].isoformat()}.pdf"
+        return self.letters.compose(template, customer.language, ctx, filename)
+
+    def _deliver(self, session: Session, row: OutboxMessage,
+                 attachments: list[Attachment] | None = None) -> SendMessageResult:
         provider = self.providers[row.channel]
         row.attempts += 1
         try:
             receipt = provider.send(OutgoingMessage(
                 outbox_id=row.id or 0, channel=row.channel, recipient=row.recipient or "",
                 body=row.body, subject=row.subject,
+                html=text_to_html(row.body, row.language) if row.channel == "email" else None,
                 metadata={"invoice_id": str(row.invoice_id), "step": row.step_key,
                           "outbox_id": str(row.id)},
+                attachments=attachments or [],
             ))
         except PermanentSendError as err:
             row.status, row.error, row.provider = MessageStatus.FAILED, str(err), provider.name
@@ -359,7 +434,8 @@ class NotifyActivities:
 
     def context(self, invoice: Invoice, customer: Customer,
                 msg: SendMessageInput) -> dict[str, Any]:
-        today = datetime.now(UTC).date()
+        today = msg.as_of or datetime.now(UTC).date()
+        c = self.creditor
         return {
             **self._creditor_context(),
             "customer": {"name": customer.name, "ref": customer.ref,
@@ -373,17 +449,57 @@ class NotifyActivities:
             "today": today,
             "deadline": today + timedelta(days=msg.deadline_days or 8),
             "recovery_indemnity": msg.recovery_indemnity and customer.segment == "b2b",
-            "pay_url": self.creditor.pay_url_template.format(invoice=invoice.number)
-            if self.creditor.pay_url_template else "",
+            "pay_url": c.pay_url_template.format(invoice=invoice.number)
+            if c.pay_url_template else "",
         }
 
     def _creditor_context(self) -> dict[str, Any]:
         c = self.creditor
         return {"creditor": {"name": c.name, "address": c.address, "email": c.email,
-                             "phone": c.phone, "iban": c.iban}, "pay_url": ""}
+                             "phone": c.phone, "iban": c.iban, "city": c.city,
+                             "signatory": c.signatory, "legal_id": c.legal_id},
+                "pay_url": ""}
+
+    @property
+    def rates(self) -> RateTable:
+        if self._rates is not None:
+            return self._rates
+        return RateTable.load(self.rates_file) if self.rates_file else RateTable.load()
+
+    def _full_context(self, session: Session, invoice: Invoice, customer: Customer,
+                      msg: SendMessageInput) -> dict[str, Any]:
+        """The context, plus the claim (principal, interest, indemnity) for a step
+        that carries a letter."""
+        ctx = self.context(invoice, customer, msg)
+        if not self.letters.has_letter(msg.template, customer.language):
+            return ctx
+        receipts = tuple(
+            Receipt(p.received_at.date(), p.applied_cents)
+            for p in session.exec(select(Payment).where(Payment.invoice_id == invoice.id))
+            if p.applied_cents > 0)
+        # Paid before Relance knew the invoice (an imported balance below the amount):
+        # counted as paid by the due date, so it never bears interest.
+        unexplained = invoice.amount_cents - invoice.balance_cents - sum(
+            r.amount_cents for r in receipts)
+        if unexplained > 0:
+            receipts = (Receipt(invoice.invoice_date, unexplained), *receipts)
+        facts = InvoiceFacts(invoice.number, invoice.invoice_date, invoice.due_date,
+                             invoice.amount_cents, receipts)
+        professional = customer.segment == "b2b" and msg.recovery_indemnity
+        today: date = ctx["today"]
+        rates = self.rates
+        try:
+            claims = claims_for([facts], professional=professional, as_of=today, rates=rates)
+        except MissingRateError as err:
+            # Retried with backoff: an administrator adds the rate, the letter goes out.
+            raise ApplicationError(str(err), type="MissingRateError") from err
+        ctx["claim"] = claim_context(claims, professional=professional, as_of=today,
+                                     rates=rates)
+        return ctx
 
     def preview(self, invoice_id: int, step_key: str, channel: str, template: str,
-                balance_cents: int | None = None) -> dict[str, Any]:
+                balance_cents: int | None = None, as_of: date | None = None,
+                deadline_days: int = 8, recovery_indemnity: bool = True) -> dict[str, Any]:
         """Render a step for an invoice without sending or recording anything."""
         with Session(self.engine) as session:
             invoice = session.get(Invoice, invoice_id)
@@ -394,8 +510,14 @@ class NotifyActivities:
             msg = SendMessageInput(invoice_id=invoice_id, step_key=step_key, channel=channel,
                                    template=template,
                                    balance_cents=invoice.balance_cents
-                                   if balance_cents is None else balance_cents)
-            rendered = self.renderer.render(template, channel, customer.language,
-                                            self.context(invoice, customer, msg))
-            return {"subject": rendered.subject, "body": rendered.body,
-                    "recipient": self._recipient(customer, channel)}
+                                   if balance_cents is None else balance_cents,
+                                   as_of=as_of, deadline_days=deadline_days,
+                                   recovery_indemnity=recovery_indemnity)
+            ctx = self._full_context(session, invoice, customer, msg)
+            rendered = self.renderer.render(template, channel, customer.language, ctx)
+            preview: dict[str, Any] = {"subject": rendered.subject, "body": rendered.body,
+                                       "html": rendered.html,
+                                       "recipient": self._recipient(customer, channel)}
+            if self.letters.has_letter(template, customer.language):
+                preview["letter"] = self.compose_letter(invoice, customer, template, ctx)
+            return preview

@@ -43,6 +43,9 @@ class SendMessageInput:
     # Mise en demeure: deadline printed on the letter.
     deadline_days: int = 0
     recovery_indemnity: bool = True
+    # The workflow's day for this step (letter date, interest computed up to it);
+    # None: the worker's clock.
+    as_of: date | None = None
     # Grouping: the sending window (the policy day) and the step's firmness.
     window: str = ""
     tone: int = 0

@@ -22,6 +22,7 @@ from api.routes import (
     invoices,
     me,
     metrics,
+    provider_events,
     reports,
     tasks,
     webhooks,
@@ -73,7 +74,8 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     app = FastAPI(title="Relance", version="0.1.0", lifespan=lifespan, description=DESCRIPTION)
     install_error_handlers(app)
     for router in (health.router, me.router, webhooks.router, tasks.router, customers.router,
-                   invoices.router, reports.router, metrics.router, codec.router):
+                   invoices.router, reports.router, metrics.router, codec.router,
+                   provider_events.router):
         app.include_router(router)
     return app
 

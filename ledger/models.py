@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -184,6 +184,36 @@ class MessageBatch(SQLModel, table=True):
     lease_until: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+
+
+class LetterPostalStatus(StrEnum):
+    QUEUED = "queued"  # waiting to be printed and posted as lettre recommandée avec AR
+    POSTED = "posted"
+
+
+class Letter(SQLModel, table=True):
+    """The mise en demeure as sent: the print-ready PDF, stored once per (invoice,
+    step), linked to the outbox row of its registered-post send and attached to the
+    email of the same step."""
+
+    __table_args__ = (UniqueConstraint("invoice_id", "step_key", name="uq_letter_invoice_step"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    invoice_id: int = Field(foreign_key="invoice.id", index=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    step_key: str = Field(max_length=64)
+    outbox_id: int | None = Field(default=None, foreign_key="outboxmessage.id", index=True)
+    language: str = Field(default="fr", max_length=8)
+    filename: str = Field(max_length=200)
+    pdf: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    sha256: str = Field(max_length=64)
+    letter_date: date
+    deadline: date
+    principal_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    interest_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    indemnity_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    postal_status: str = Field(default=LetterPostalStatus.QUEUED, max_length=16, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 # --- call tasks ------------------------------------------------------------

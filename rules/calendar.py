@@ -3,6 +3,11 @@ next business day of the customer's country, at the sending hour in their time z
 
 With a compressed day (demo, benchmarks) a "day" lasts `day_seconds` from the
 moment the workflow started, and the calendar does not apply.
+
+Sending windows: no email or SMS on weekends or public holidays; SMS and call
+tasks only inside their channel's hours, in the customer's time zone (B2C calls
+default to Mon-Fri 10:00-13:00 and 14:00-20:00). A moment outside moves to the
+start of the next allowed window.
 """
 
 from __future__ import annotations
@@ -15,6 +20,63 @@ from zoneinfo import ZoneInfo
 import holidays
 
 REAL_DAY_SECONDS = 86400
+
+# A sending window: (first minute, end minute) after local midnight, end excluded.
+Window = tuple[int, int]
+ANY_HOUR: tuple[Window, ...] = ((0, 24 * 60),)
+SMS_HOURS: tuple[Window, ...] = ((9 * 60, 20 * 60),)
+B2C_CALL_HOURS: tuple[Window, ...] = ((10 * 60, 13 * 60), (14 * 60, 20 * 60))
+B2B_CALL_HOURS: tuple[Window, ...] = ((9 * 60, 12 * 60 + 30), (14 * 60, 18 * 60))
+
+
+def parse_windows(text: str) -> tuple[Window, ...]:
+    """'10:00-13:00,14:00-20:00' -> ((600, 780), (840, 1200))."""
+    windows = []
+    for part in text.split(","):
+        try:
+            start, end = (_minutes(t) for t in part.strip().split("-"))
+        except ValueError:
+            raise ValueError(f"sending hours {part.strip()!r} are not like 10:00-13:00") from None
+        if not 0 <= start < end <= 24 * 60:
+            raise ValueError(f"sending hours {part.strip()!r}: start must be before end")
+        windows.append((start, end))
+    return tuple(sorted(windows))
+
+
+def channel_hours(segment: str, *, sms: str, call_b2b: str,
+                  call_b2c: str) -> tuple[tuple[str, tuple[Window, ...]], ...]:
+    """The `StepClock.channel_hours` of a customer segment, from the settings' text."""
+    call = call_b2c if segment == "b2c" else call_b2b
+    return (("sms", parse_windows(sms)), ("call", parse_windows(call)))
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.strip().split(":")
+    if not (hours.isdigit() and minutes.isdigit() and int(minutes) < 60):
+        raise ValueError(hhmm)
+    return int(hours) * 60 + int(minutes)
+
+
+def next_allowed(local: datetime, windows: tuple[Window, ...],
+                 days_off: frozenset[date] | tuple[date, ...] = ()) -> datetime:
+    """`local` itself when it is a business day inside a window, else the start of
+    the next window on a business day (same time zone as `local`)."""
+    if not windows:
+        raise ValueError("a channel needs at least one sending window")
+    day = local.date()
+    minute = local.hour * 60 + local.minute
+    for _ in range(366):
+        if day.weekday() < 5 and day not in days_off:
+            for start, end in sorted(windows):
+                if minute < end:
+                    if minute >= start:
+                        return local
+                    at = datetime.combine(day, time(0), local.tzinfo) + timedelta(minutes=start)
+                    return at
+        day += timedelta(days=1)
+        minute = -1
+        local = datetime.combine(day, time(0), local.tzinfo)
+    raise ValueError("no business day in a year")
 
 
 @lru_cache(maxsize=64)
@@ -42,6 +104,10 @@ class StepClock:
     timezone: str = "Europe/Paris"
     send_hour: int = 9
     holidays: tuple[date, ...] = ()
+    # Per-channel hours (channel name -> windows); a channel not listed may be sent
+    # at any hour of a business day. Used by `at_for`; `at` is unchanged.
+    channel_hours: tuple[tuple[str, tuple[Window, ...]], ...] = (
+        ("sms", SMS_HOURS), ("call", B2B_CALL_HOURS))
 
     @property
     def compressed(self) -> bool:
@@ -54,6 +120,16 @@ class StepClock:
             next_business_day(day, self.holidays), time(self.send_hour), ZoneInfo(self.timezone)
         )
         return local.astimezone(UTC)
+
+    def at_for(self, day: date, channel: str) -> datetime:
+        """`at(day)` moved into the channel's sending hours on a business day."""
+        if self.compressed:
+            return self.at(day)
+        zone = ZoneInfo(self.timezone)
+        local = datetime.combine(next_business_day(day, self.holidays), time(self.send_hour),
+                                 zone)
+        windows = dict(self.channel_hours).get(channel, ANY_HOUR)
+        return next_allowed(local, windows, self.holidays).astimezone(UTC)
 
     def day_of(self, instant: datetime) -> date:
         """The policy day an instant falls on (inverse of `at`, to the day)."""

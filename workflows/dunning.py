@@ -361,6 +361,9 @@ class DunningWorkflow:
         """Queue the message in today's window, give the customer's other invoices
         the gathering delay to join it, then send the window's one message."""
         s = self.state
+        if s.status != InvoiceStatus.OPEN:
+            # Paid or closed during this step (e.g. between a letter and its email).
+            return SendMessageResult(status="skipped", reason=f"invoice {s.status}")
         msg.window = s.clock.day_of(workflow.now()).isoformat()
         msg.tone = self.input.policy.step(key).tone
         queued = await workflow.execute_activity_method(
