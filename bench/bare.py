@@ -3,19 +3,17 @@ as the Relance path, and nothing else (no database, no templates, no rules).
 
 Its shape is a list of steps, each "wait this long, then run this many no-op
 activities one after the other"; the cycle benchmark reads the shape off a real
-Relance history (`bench.shape`), so both sides do the same count of each."""
+Relance history (`bench.cycle.history_shape`), so both sides do the same count of each.
+
+This module imports only the standard library and temporalio, which the
+workflow sandbox passes through: it re-imports nothing else per workflow."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio import activity, workflow
-from temporalio.client import Client
-from temporalio.worker import Worker
-
-from settings import Settings
 
 NOOP_TIMEOUT = timedelta(seconds=30)
 
@@ -57,17 +55,3 @@ class BareWorkflow:
                                                 start_to_close_timeout=NOOP_TIMEOUT)
         return done
 
-
-def build_bare_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor,
-                      task_queue: str) -> Worker:
-    """Same worker tuning as `worker.build_worker` (settings), bare workflow."""
-    return Worker(
-        client,
-        task_queue=task_queue,
-        workflows=[BareWorkflow],
-        activities=[noop],
-        activity_executor=executor,
-        max_concurrent_activities=settings.max_concurrent_activities,
-        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
-        max_cached_workflows=settings.max_cached_workflows,
-    )

@@ -25,7 +25,7 @@ from workflows.start import start_dunning
 
 
 async def relance_import(ctx: BenchContext, invoices: int) -> dict[str, Any]:
-    prefix = f"imp{ctx.run_id}n{invoices}"
+    prefix = ctx.prefix("imp")
     settings = ctx.settings_for(ctx.task_queue("import"))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "invoices.csv"
@@ -51,7 +51,7 @@ async def relance_import(ctx: BenchContext, invoices: int) -> dict[str, Any]:
 
 async def bare_start(ctx: BenchContext, invoices: int) -> dict[str, Any]:
     task_queue = ctx.task_queue("import-bare")
-    prefix = f"bare-imp{ctx.run_id}n{invoices}"
+    prefix = ctx.prefix("bare-imp")
 
     async def start(i: int) -> object:
         return await ctx.client.start_workflow(

@@ -35,6 +35,10 @@ class BenchContext:
     def task_queue(self, name: str) -> str:
         return f"bench-{name}-{uuid.uuid4().hex[:8]}"
 
+    def prefix(self, name: str) -> str:
+        """Unique per call: invoice numbers and workflow ids never collide."""
+        return f"{name}{self.run_id}{uuid.uuid4().hex[:6]}"
+
     def settings_for(self, task_queue: str, **overrides: Any) -> Settings:
         return self.settings.model_copy(update={"temporal_task_queue": task_queue, **overrides})
 

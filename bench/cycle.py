@@ -18,7 +18,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
-from bench.bare import BareInput, BareStep, BareWorkflow, build_bare_worker
+from bench.bare import BareInput, BareStep, BareWorkflow
+from bench.bare_worker import build_bare_worker
 from bench.context import BenchContext, CpuMeter, gather_bounded
 from bench.data import invoices_csv
 from ledger.crud import import_invoices
@@ -34,7 +35,7 @@ POLL_S = 0.25
 async def relance_cycle(ctx: BenchContext, invoices: int) -> dict[str, Any]:
     task_queue = ctx.task_queue("cycle")
     settings = ctx.settings_for(task_queue, day_seconds=DAY_SECONDS)
-    prefix = f"cyc{ctx.run_id}n{invoices}"
+    prefix = ctx.prefix("cyc")
     rows = parse_csv(invoices_csv(invoices, prefix=prefix,
                                   due=date.today() - timedelta(days=10)))
     with Session(ctx.engine) as session:
@@ -59,7 +60,7 @@ async def bare_cycle(ctx: BenchContext, invoices: int,
                      shape: list[dict[str, float]]) -> dict[str, Any]:
     task_queue = ctx.task_queue("cycle-bare")
     steps = [BareStep(s["timer_seconds"], int(s["activities"])) for s in shape]
-    prefix = f"bare-cyc{ctx.run_id}n{invoices}"
+    prefix = ctx.prefix("bare-cyc")
 
     async def start(i: int) -> object:
         return await ctx.client.start_workflow(

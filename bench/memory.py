@@ -4,7 +4,7 @@ away), against a bare worker process holding N bare workflows that ran one no-op
 activity and wait on a timer as long.
 
 Each worker is a separate process (the product's `python -m worker`, and
-`python -m bench.worker_proc`); the peak is the kernel's high-water mark (VmHWM),
+`python -m bench.bare_worker`); the peak is the kernel's high-water mark (VmHWM),
 or the highest sample where /proc is missing."""
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class WorkerProcess:
 async def relance_memory(ctx: BenchContext, invoices: int) -> dict[str, Any]:
     task_queue = ctx.task_queue("memory")
     settings = ctx.settings_for(task_queue)
-    rows = parse_csv(invoices_csv(invoices, prefix=f"mem{ctx.run_id}n{invoices}",
+    rows = parse_csv(invoices_csv(invoices, prefix=ctx.prefix("mem"),
                                   due=date.today() + timedelta(days=WAIT_DAYS + 5)))
     with Session(ctx.engine) as session:
         ids = import_invoices(session=session, rows=rows).open_invoice_ids
@@ -123,8 +123,9 @@ async def relance_memory(ctx: BenchContext, invoices: int) -> dict[str, Any]:
 
 async def bare_memory(ctx: BenchContext, invoices: int) -> dict[str, Any]:
     task_queue = ctx.task_queue("memory-bare")
-    worker = WorkerProcess(["bench.worker_proc", task_queue], ctx, task_queue)
+    worker = WorkerProcess(["bench.bare_worker", task_queue], ctx, task_queue)
     steps = [BareStep(0, 1), BareStep(WAIT_DAYS * 86400, 0)]
+    prefix = ctx.prefix("bare-mem")
     try:
         await worker.ready()
         await asyncio.sleep(1)
@@ -132,7 +133,7 @@ async def bare_memory(ctx: BenchContext, invoices: int) -> dict[str, Any]:
 
         async def start(i: int) -> object:
             return await ctx.client.start_workflow(
-                BareWorkflow.run, BareInput(i, steps), id=f"bare-mem{ctx.run_id}-{i}",
+                BareWorkflow.run, BareInput(i, steps), id=f"{prefix}-{i}",
                 task_queue=task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
 

@@ -1,6 +1,7 @@
-"""A bare worker in a process of its own, for the memory benchmark:
-`python -m bench.worker_proc <task-queue>` (Temporal address from RELANCE_TEMPORAL_ADDRESS).
-The Relance side runs the product's own worker, `python -m worker`."""
+"""The bare worker: same tuning as `worker.build_worker` (the same settings),
+the bare workflow and its no-op activity. In a process of its own for the memory
+benchmark: `python -m bench.bare_worker <task-queue>` (Temporal address from
+RELANCE_TEMPORAL_ADDRESS); the Relance side runs the product's `python -m worker`."""
 
 from __future__ import annotations
 
@@ -9,13 +10,28 @@ import logging
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from bench.bare import build_bare_worker
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
 
-from settings import get_settings
+from bench.bare import BareWorkflow, noop
+from settings import Settings, get_settings
 
 log = logging.getLogger("relance.bench.worker")
+
+
+def build_bare_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor,
+                      task_queue: str) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[BareWorkflow],
+        activities=[noop],
+        activity_executor=executor,
+        max_concurrent_activities=settings.max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        max_cached_workflows=settings.max_cached_workflows,
+    )
 
 
 async def run_bare_worker(task_queue: str) -> None:
