@@ -11,8 +11,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from rich.console import Console
+
 from bench import bulk_import, cycle, memory
 from bench.context import BenchContext, Row
+
+console = Console(width=132)
 
 Figures = dict[str, Any]
 
@@ -32,6 +36,10 @@ QUICK = Plan(import_sizes=[100, 300], cycle_sizes=[30, 90], cycle_headline=90,
              memory_size=500)
 
 
+def _brief(figures: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.2f}" for k, v in figures.items() if isinstance(v, float))
+
+
 def ratio(relance: float, bare: float) -> float:
     return relance / bare if bare else float("inf")
 
@@ -41,6 +49,8 @@ async def run_import(ctx: BenchContext, plan: Plan, figures: Figures) -> list[Ro
     for n in plan.import_sizes:
         runs[n] = {"bare": await bulk_import.bare_start(ctx, n),
                    "relance": await bulk_import.relance_import(ctx, n)}
+        console.log(f"import {n}: relance {_brief(runs[n]['relance'])}; "
+                    f"bare {_brief(runs[n]['bare'])}")
     n = max(plan.import_sizes)
     r, b = runs[n]["relance"], runs[n]["bare"]
     q = ratio(r["per_s"], b["per_s"])
@@ -54,6 +64,7 @@ async def run_cycle(ctx: BenchContext, plan: Plan, figures: Figures) -> list[Row
         relance = await cycle.relance_cycle(ctx, n)
         runs[n] = {"relance": relance,
                    "bare": await cycle.bare_cycle(ctx, n, relance["shape"])}
+        console.log(f"cycle {n}: relance {_brief(relance)}; bare {_brief(runs[n]['bare'])}")
     n = plan.cycle_headline
     r, b = runs[n]["relance"], runs[n]["bare"]
     q = ratio(r["per_s"], b["per_s"])
