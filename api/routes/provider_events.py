@@ -35,7 +35,8 @@ def _settings(request: Request) -> Settings:
 async def sendgrid_events(request: Request) -> dict[str, Any]:
     settings = _settings(request)
     if not settings.sendgrid_webhook_public_key:
-        raise HTTPException(404, "SendGrid events are off: RELANCE_SENDGRID_WEBHOOK_PUBLIC_KEY is not configured")
+        raise HTTPException(
+            404, "SendGrid events are off: RELANCE_SENDGRID_WEBHOOK_PUBLIC_KEY is not set")
     payload = (await request.body()).decode("utf-8")
     signature = request.headers.get(EventWebhookHeader.SIGNATURE, "")
     timestamp = request.headers.get(EventWebhookHeader.TIMESTAMP, "")
@@ -68,7 +69,8 @@ async def sendgrid_events(request: Request) -> dict[str, Any]:
 async def _verified_twilio_form(request: Request) -> dict[str, str]:
     settings = _settings(request)
     if not settings.twilio_auth_token:
-        raise HTTPException(404, "Twilio webhooks are off: RELANCE_TWILIO_AUTH_TOKEN is not configured")
+        raise HTTPException(
+            404, "Twilio webhooks are off: RELANCE_TWILIO_AUTH_TOKEN is not set")
     # Twilio posts application/x-www-form-urlencoded.
     form = dict(parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True))
     # Twilio signs the URL it called: the public one when behind a proxy.
