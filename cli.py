@@ -227,6 +227,13 @@ def dev_cmd(
 ) -> None:
     """Everything on one laptop: Temporal dev server (Web UI), worker, API, SQLite."""
     os.environ.setdefault("RELANCE_DAY_SECONDS", str(day_seconds))
+    # The 2026-H2 rates were not published when the rate table was compiled, and a
+    # formal notice never guesses one: the demo alone runs on labelled assumptions.
+    demo_rates = Path(__file__).resolve().parent / "rules" / "data" / "demo-rates.csv"
+    if demo and "RELANCE_RATES_FILE" not in os.environ:
+        os.environ["RELANCE_RATES_FILE"] = str(demo_rates)
+        console.print(f"[yellow]demo: late-payment rates after 2026-H1 are assumptions "
+                      f"({demo_rates.name}), not published rates[/yellow]")
     get_settings.cache_clear()
     settings = _settings()
     DATA_DIR.mkdir(exist_ok=True)
