@@ -100,6 +100,7 @@ def test_preview_command_renders_without_sending(engine, database_url, monkeypat
     [invoice_id] = add_invoices(engine, due=date(2025, 5, 31), invoice_date=date(2025, 5, 1),
                                 amounts=[450000])
     monkeypatch.setenv("RELANCE_DATABASE_URL", database_url)
+    monkeypatch.delenv("RELANCE_RATES_FILE", raising=False)  # the packaged, published rates
     get_settings.cache_clear()
     try:
         runner = CliRunner()
