@@ -91,13 +91,8 @@ class NotifyActivities:
             row = self._find(session, msg)
             if row is None:
                 row = self._prepare(session, msg)
-            if row.status in (MessageStatus.SENT, MessageStatus.DELIVERED):
-                return SendMessageResult(row.id or 0, "sent", row.provider_id)
-            if row.status == MessageStatus.SKIPPED:
-                return SendMessageResult(row.id or 0, "skipped", reason=row.error)
-            if row.status == MessageStatus.FAILED:
-                return SendMessageResult(row.id or 0, "failed", reason=row.error,
-                                         recipient_unusable=True)
+            if row.status != MessageStatus.PENDING:
+                return self._result(row)
             attachments = []
             if self.letters.has_letter(row.template, row.language):
                 letter = self._ensure_letter(session, row, msg)
