@@ -39,8 +39,11 @@ async def test_three_invoices_same_day_one_message_two_customers_never_share(
         for h in handles:
             await advance_to_stage(env, h, "reminder")
         await env.sleep(timedelta(hours=1))  # past the gathering delay
+        # Cancel them all before awaiting any result: awaiting one skips time, and the
+        # others would reach their next step (and send it) meanwhile.
         for h in handles:
             await h.execute_update(DunningWorkflow.cancel, StewardAction("t", "write_off"))
+        for h in handles:
             await h.result()
     with Session(engine) as session:
         batches = session.exec(select(MessageBatch).where(
