@@ -162,6 +162,8 @@ def record_customer_payment(*, session: Session, source: str, external_id: str,
                                        "split_rule": allocation.rule,
                                        "transfer_cents": amount_cents}))
     session.commit()
+    for p in payments:
+        session.refresh(p)  # loaded, so the caller can signal them after the session closes
     return payments
 
 
