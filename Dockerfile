@@ -28,6 +28,7 @@ COPY observability ./observability
 COPY rules ./rules
 COPY templates ./templates
 COPY workflows ./workflows
+COPY dunning_client ./dunning_client
 # The `relance` console script, as `pip install` writes it (pyproject: relance = cli:app).
 RUN printf '#!/opt/venv/bin/python\nfrom cli import app\napp()\n' > /opt/venv/bin/relance \
     && chmod 755 /opt/venv/bin/relance

@@ -72,7 +72,7 @@ def setup_temporal_cmd(
     wait: Annotated[int, typer.Option(help="Seconds to wait for Temporal to answer.")] = 120,
 ) -> None:
     """Register Relance's search attributes on the Temporal namespace (idempotent)."""
-    from workflows.start import SEARCH_ATTRIBUTES, connect, register_search_attributes
+    from dunning_client.start import SEARCH_ATTRIBUTES, connect, register_search_attributes
 
     settings = _settings()
 
@@ -145,8 +145,8 @@ def import_cmd(
 
 
 async def _import(settings: Settings, rows: list, start: bool) -> str:  # type: ignore[type-arg]
+    from dunning_client.start import connect, start_dunning
     from ledger.crud import import_invoices
-    from workflows.start import connect, start_dunning
 
     engine = make_engine(settings.database_url)
     migrate(settings.database_url)
@@ -168,8 +168,8 @@ def status_cmd(invoice_id: int) -> None:
     """Ask an invoice's workflow where it stands (stage, balance, next action)."""
 
     async def query() -> dict:  # type: ignore[type-arg]
+        from dunning_client.start import connect, workflow_id
         from workflows.dunning import DunningWorkflow
-        from workflows.start import connect, workflow_id
 
         client = await connect(_settings())
         handle = client.get_workflow_handle_for(DunningWorkflow.run, workflow_id(invoice_id))
@@ -184,7 +184,7 @@ def list_cmd(query: Annotated[str, typer.Argument(help="Temporal visibility quer
     """List invoice workflows, e.g. `relance list "RelanceStage = 'call'"`."""
 
     async def run() -> None:
-        from workflows.start import connect
+        from dunning_client.start import connect
 
         client = await connect(_settings())
         table = Table("workflow", "status", "stage", "customer", "amount due", "next action at")
@@ -206,7 +206,7 @@ def list_cmd(query: Annotated[str, typer.Argument(help="Temporal visibility quer
 
 def temporal_dev_server_cmd(settings: Settings) -> list[str]:
     """The embedded Temporal: dev server with its Web UI, persisted in .relance/."""
-    from workflows.start import SEARCH_ATTRIBUTES
+    from dunning_client.start import SEARCH_ATTRIBUTES
 
     binary = shutil.which("temporal") or str(Path(sys.executable).parent / "temporal")
     host, port = settings.temporal_address.rsplit(":", 1)
@@ -266,8 +266,8 @@ def _wait_for_port(address: str, timeout: float = 60) -> None:
 
 
 async def _dev(settings: Settings, demo: bool, api: bool) -> None:
+    from dunning_client.start import connect, register_search_attributes
     from worker import run_worker
-    from workflows.start import connect, register_search_attributes
 
     client = await connect(settings)
     await register_search_attributes(client, settings.temporal_namespace)
@@ -425,7 +425,7 @@ def reconcile_cmd() -> None:
     """Signal every committed payment Temporal has not acknowledged yet (the API
     also does this periodically)."""
     from api.payments import deliver_pending_payments
-    from workflows.start import connect
+    from dunning_client.start import connect
 
     async def run() -> int:
         settings = _settings()

@@ -21,12 +21,12 @@ from activities.providers.outbox import OutboxProvider
 from activities.providers.sendgrid_email import SendGridEmailProvider
 from activities.providers.twilio_sms import TwilioSmsProvider
 from activities.rendering import MessageRenderer
+from dunning_client.start import connect
 from ledger.db import make_engine
 from observability.logs import ActivityLogInterceptor
 from observability.metrics import MetricsInterceptor
 from settings import Settings, get_settings
 from workflows.dunning import DunningWorkflow
-from workflows.start import connect
 
 log = logging.getLogger("relance.worker")
 

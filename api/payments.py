@@ -16,10 +16,10 @@ from sqlmodel import Session, col, select
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from dunning_client.start import workflow_id
 from ledger.crud import record_payment
 from ledger.models import AuditEvent, Customer, Invoice, InvoiceStatus, Payment
 from workflows.dunning import DunningWorkflow, PaymentReceived
-from workflows.start import workflow_id
 
 log = logging.getLogger("relance.payments")
 

@@ -15,8 +15,8 @@ from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
+from dunning_client.start import workflow_id
 from ledger.models import AuditEvent, Invoice
-from workflows.start import workflow_id
 
 
 def _reason(err: WorkflowUpdateFailedError) -> str:

@@ -36,7 +36,7 @@ def build_bare_worker(client: Client, settings: Settings, executor: ThreadPoolEx
 
 async def run_bare_worker(task_queue: str) -> None:
     settings = get_settings()
-    # Not `workflows.start.connect`: the bare process imports none of Relance.
+    # Not `dunning_client.start.connect`: the bare process imports none of Relance.
     client = await Client.connect(settings.temporal_address,
                                   namespace=settings.temporal_namespace,
                                   data_converter=pydantic_data_converter)

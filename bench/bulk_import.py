@@ -19,9 +19,9 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from bench.bare import BareInput, BareStep, BareWorkflow
 from bench.context import START_CONCURRENCY, BenchContext, CpuMeter, gather_bounded
 from bench.data import invoices_csv
+from dunning_client.start import start_dunning
 from ledger.crud import import_invoices
 from ledger.csv_import import parse_csv
-from workflows.start import start_dunning
 
 
 async def relance_import(ctx: BenchContext, invoices: int) -> dict[str, Any]:

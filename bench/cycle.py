@@ -22,11 +22,11 @@ from bench.bare import BareInput, BareStep, BareWorkflow
 from bench.bare_worker import build_bare_worker
 from bench.context import BenchContext, CpuMeter, gather_bounded
 from bench.data import invoices_csv
+from dunning_client.start import start_dunning, workflow_id
 from ledger.crud import import_invoices
 from ledger.csv_import import parse_csv
 from ledger.models import Invoice
 from worker import build_worker
-from workflows.start import start_dunning, workflow_id
 
 DAY_SECONDS = 1  # settings.day_seconds is an int: one second is the shortest day
 POLL_S = 0.25

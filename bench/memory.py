@@ -25,10 +25,10 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from bench.bare import BareInput, BareStep, BareWorkflow
 from bench.context import BenchContext, gather_bounded
 from bench.data import invoices_csv
+from dunning_client.start import start_dunning
 from ledger.crud import import_invoices
 from ledger.csv_import import parse_csv
 from ledger.models import Invoice
-from workflows.start import start_dunning
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_DAYS = 25

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from dunning_client.start import connect, register_search_attributes
 from settings import Settings
-from workflows.start import connect, register_search_attributes
 
 READY_TIMEOUT_S = 60.0
 

@@ -30,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.main import create_app  # noqa: E402
 from api.signatures import sign  # noqa: E402
+from dunning_client.start import register_search_attributes  # noqa: E402
 from ledger.db import make_engine, migrate  # noqa: E402
 from ledger.models import Invoice  # noqa: E402
 from settings import Settings  # noqa: E402
 from tests.factories import add_invoices, new_worker, start  # noqa: E402
-from workflows.start import register_search_attributes  # noqa: E402
 
 
 async def main(count: int) -> None:

@@ -12,11 +12,11 @@ from sqlmodel import Session
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
+from dunning_client.start import dunning_input, workflow_id
 from ledger.models import Customer, Invoice
 from rules.policy import B2B_DEFAULT, DunningPolicy
 from settings import Settings
 from workflows.dunning import DunningResult, DunningWorkflow
-from workflows.start import dunning_input, workflow_id
 
 COMPACT_OFFSETS = [-1, 0, 1, 2, 6, 7, 8]
 

@@ -18,8 +18,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from dunning_client.start import register_search_attributes
 from ledger.db import make_engine, migrate
-from workflows.start import register_search_attributes
 
 BIN = Path(sys.executable).parent
 

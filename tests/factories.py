@@ -12,11 +12,11 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from activities.providers.base import MessageProvider
+from dunning_client.start import start_dunning, workflow_id
 from ledger.crud import InvoiceRow, import_invoices
 from ledger.models import AuditEvent, OutboxMessage
 from settings import Settings
 from worker import build_worker
-from workflows.start import start_dunning, workflow_id
 
 
 def settings_for(database_url: str, **overrides: object) -> Settings:

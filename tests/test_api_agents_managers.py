@@ -10,6 +10,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from dunning_client.start import workflow_id
 from ledger.models import Role
 from tests.api_support import (
     api_settings,
@@ -20,7 +21,6 @@ from tests.api_support import (
     token_headers,
 )
 from tests.factories import add_invoices, new_worker, start
-from workflows.start import workflow_id
 
 
 async def _wait_for_task(http, headers, ref: str, timeout: float = 40) -> dict:

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
+from dunning_client.customer import complete_customer_call, deliver_payments, steer_customer
 from ledger.crud import record_customer_payment
 from ledger.models import AuditEvent, CallTask, CallTaskInvoice, Invoice, MessageBatch
 from tests.factories import (
@@ -17,7 +18,6 @@ from tests.factories import (
     start,
 )
 from tests.test_sending import RecordingProvider
-from workflows.customer import complete_customer_call, deliver_payments, steer_customer
 from workflows.dunning import CallOutcome, CompleteCallTask, DunningWorkflow, StewardAction
 
 

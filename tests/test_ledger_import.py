@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 
+from dunning_client.start import start_dunning
 from ledger.crud import import_invoices, record_payment
 from ledger.csv_import import CsvImportError, parse_amount, parse_csv, parse_day
 from ledger.models import AuditEvent, Invoice, OutboxMessage
 from tests.factories import add_invoices, new_worker, settings_for, start
-from workflows.start import start_dunning
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ import pytest
 from sqlmodel import Session
 from temporalio.api.history.v1 import History
 
+from dunning_client.start import connect, start_dunning
 from ledger.models import Invoice
 from payload_codec import new_key
 from settings import Settings
@@ -22,7 +23,6 @@ from tests.factories import add_invoices, audit_kinds, messages
 from tests.ports import free_port
 from worker import run_worker
 from workflows.dunning import DunningWorkflow, PaymentReceived
-from workflows.start import connect, start_dunning
 
 PG_URL = os.environ.get("RELANCE_TEST_DATABASE_URL", "")
 needs_postgres = pytest.mark.skipif(

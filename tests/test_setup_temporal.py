@@ -12,8 +12,8 @@ from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from typer.testing import CliRunner
 
 from cli import app
+from dunning_client.start import SEARCH_ATTRIBUTES
 from settings import get_settings
-from workflows.start import SEARCH_ATTRIBUTES
 
 
 async def test_setup_temporal_registers_search_attributes(dev_env, monkeypatch):

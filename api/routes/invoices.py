@@ -19,11 +19,11 @@ from api.errors import ApiError, responses
 from api.money import Currency, Money, money, to_cents
 from api.steering import run_update
 from api.timeline import Entry, HistoryReader, audit_entry, merge
+from dunning_client.start import workflow_id
 from ledger.models import AuditEvent, Customer, Invoice
 from ledger.reports import InvoiceFilter, list_invoices
 from rules.aging import days_overdue
 from workflows.dunning import DunningWorkflow, StewardAction
-from workflows.start import workflow_id
 
 router = APIRouter(prefix="/invoices", tags=["invoices"])
 

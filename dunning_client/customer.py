@@ -13,9 +13,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowUpdateFailedError
 
+from dunning_client.start import workflow_id
 from ledger.models import CallTaskInvoice, Invoice, InvoiceStatus, Payment
 from workflows.dunning import CompleteCallTask, DunningWorkflow, PaymentReceived, StewardAction
-from workflows.start import workflow_id
 
 
 @dataclass
