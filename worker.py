@@ -79,7 +79,7 @@ def build_worker(client: Client, engine: Engine, settings: Settings,
         task_queue=task_queue or settings.temporal_task_queue,
         workflows=[DunningWorkflow],
         activities=[
-            ledger.record_progress, ledger.record_event, ledger.create_call_task,
+            ledger.record_progress, ledger.create_call_task,
             ledger.complete_call_task, ledger.store_payment_plan, ledger.mark_recipient,
             notify.send_message, notify.enqueue_message, notify.dispatch_message,
             notify.withdraw_message,

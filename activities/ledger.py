@@ -109,19 +109,6 @@ class LedgerActivities:
         session.add(payment)
 
     @activity.defn
-    def record_event(self, event: AuditInput) -> None:
-        with Session(self.engine) as session:
-            invoice = session.get(Invoice, event.invoice_id)
-            if invoice is None:
-                raise ApplicationError(f"invoice {event.invoice_id} not in ledger",
-                                       non_retryable=True)
-            session.add(self._event(invoice, event, datetime.now(UTC)))
-            try:
-                session.commit()
-            except IntegrityError:
-                session.rollback()  # already written by an earlier attempt
-
-    @activity.defn
     def create_call_task(self, task: CreateCallTaskInput) -> int:
         """Put the invoice on its customer's open call task (one call for all the
         customer's invoices), opening one if there is none. Idempotent."""
