@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -23,6 +23,9 @@ from sqlmodel import Session
 from ledger.csv_import import CsvImportError, parse_csv
 from ledger.db import make_engine, migrate
 from settings import DATA_DIR, Settings, get_settings
+
+if TYPE_CHECKING:
+    from activities.notify import NotifyActivities
 
 app = typer.Typer(help="Relance: workflow-orchestrated collections.", no_args_is_help=True)
 console = Console()
@@ -298,6 +301,9 @@ def preview_cmd(
     as_of: Annotated[str | None, typer.Option(help="Date of the message (YYYY-MM-DD)")] = None,
     pdf: Annotated[Path | None, typer.Option(help="Write the step's letter PDF here")] = None,
     html: Annotated[bool, typer.Option(help="Print the email's HTML part too")] = False,
+    customer: Annotated[bool, typer.Option(
+        "--customer", help="The customer's combined formal notice for all of its open "
+        "invoices (a letter step)")] = False,
 ) -> None:
     """Render any step of an invoice's policy without sending or recording anything."""
     from datetime import date
@@ -310,11 +316,11 @@ def preview_cmd(
     engine = make_engine(settings.database_url)
     with Session(engine) as session:
         invoice = session.get(Invoice, invoice_id)
-        customer = session.get(Customer, invoice.customer_id) if invoice else None
-    if invoice is None or customer is None:
+        cust = session.get(Customer, invoice.customer_id) if invoice else None
+    if invoice is None or cust is None:
         console.print(f"[red]invoice {invoice_id} not found[/red]")
         raise typer.Exit(2)
-    policy = policy_for(customer.segment, invoice.policy_code or customer.policy_code)
+    policy = policy_for(cust.segment, invoice.policy_code or cust.policy_code)
     try:
         policy_step = policy.step(step)
     except KeyError as err:
@@ -325,6 +331,13 @@ def preview_cmd(
         console.print(f"[red]step {step} is a {chosen} step: nothing to render[/red]")
         raise typer.Exit(2)
     notify = build_notify(engine, settings, providers={})
+    if customer:
+        if not notify.letters.has_letter(policy_step.template, cust.language):
+            console.print(f"[red]step {step} has no letter: nothing to combine[/red]")
+            raise typer.Exit(2)
+        _preview_combined(notify, invoice_id, as_of, pdf, policy.formal_notice_deadline_days,
+                          policy.recovery_indemnity)
+        return
     try:
         shown = notify.preview(invoice_id, step, chosen, policy_step.template,
                                as_of=date.fromisoformat(as_of) if as_of else None,
@@ -349,25 +362,63 @@ def preview_cmd(
             console.print(f"(this step has a letter: --pdf FILE writes {letter.filename})")
 
 
+def _preview_combined(notify: NotifyActivities, invoice_id: int, as_of: str | None,
+                      pdf: Path | None, deadline_days: int, recovery_indemnity: bool) -> None:
+    from datetime import date
+
+    try:
+        shown = notify.preview_combined(invoice_id, as_of=date.fromisoformat(as_of)
+                                        if as_of else None, deadline_days=deadline_days,
+                                        recovery_indemnity=recovery_indemnity)
+    except Exception as err:  # a missing rate, a template error: say it plainly
+        console.print(f"[red]cannot render the combined notice: {err}[/red]")
+        raise typer.Exit(1) from None
+    claim = shown["claim"]
+    console.rule(f"combined formal notice · {shown['customer']} · "
+                 f"{len(claim['invoices'])} open invoices")
+    table = Table("invoice", "due", "still due", "days late", "interest", "indemnity", "total")
+    for i in claim["invoices"]:
+        table.add_row(i["number"], i["due_date"].isoformat(), _cents(i["principal_cents"]),
+                      str(i["days_late"]), _cents(i["interest_cents"]),
+                      _cents(i["indemnity_cents"]), _cents(i["total_cents"]))
+    table.add_row("total", "", _cents(claim["principal_cents"]), "",
+                  _cents(claim["interest_cents"]), _cents(claim["indemnity_cents"]),
+                  _cents(claim["total_cents"]))
+    console.print(table)
+    letter = shown["letter"]
+    if pdf is not None:
+        pdf.write_bytes(letter.pdf)
+        console.print(f"letter PDF written to {pdf} ({len(letter.pdf)} bytes)")
+    else:
+        console.print(f"(--pdf FILE writes {letter.filename})")
+
+
+def _cents(cents: int) -> str:
+    return f"{cents / 100:.2f}"
+
+
 @app.command("letters")
 def letters_cmd(
     export: Annotated[Path | None, typer.Option(help="Write the queued letters' PDFs here")] = None,
     mark_posted: Annotated[bool, typer.Option(help="Mark the exported letters posted")] = False,
 ) -> None:
     """Letters queued for registered post (lettre recommandée avec AR): list, export
-    the print-ready PDFs, mark them posted."""
-    from sqlmodel import select
-
-    from ledger.models import Customer, Invoice, Letter, LetterPostalStatus
+    the print-ready PDFs, mark them posted. A customer's combined letter is one
+    line naming every invoice it covers."""
+    from ledger.letters import postal_queue
+    from ledger.models import Customer, LetterPostalStatus
 
     settings = _settings()
     engine = make_engine(settings.database_url)
-    table = Table("letter", "invoice", "customer", "date", "deadline", "claimed", "file")
+    table = Table("letter", "invoices", "customer", "date", "deadline", "claimed", "file")
     with Session(engine) as session:
-        queued = session.exec(select(Letter).where(
-            Letter.postal_status == LetterPostalStatus.QUEUED).order_by(Letter.id)).all()  # type: ignore[arg-type]
-        for letter in queued:
-            invoice = session.get(Invoice, letter.invoice_id)
+        queued = postal_queue(session)
+        # A customer marked do not contact gets no letter: held until the mark is cleared.
+        held = [e for e in queued if (c := session.get(Customer, e.letter.customer_id))
+                is not None and c.do_not_contact]
+        queued = [e for e in queued if e not in held]
+        for entry in queued:
+            letter = entry.letter
             customer = session.get(Customer, letter.customer_id)
             claimed = letter.principal_cents + letter.interest_cents + letter.indemnity_cents
             path = ""
@@ -379,12 +430,13 @@ def letters_cmd(
                 if mark_posted:
                     letter.postal_status = LetterPostalStatus.POSTED
                     session.add(letter)
-            table.add_row(str(letter.id), invoice.number if invoice else "?",
+            table.add_row(str(letter.id), ", ".join(entry.invoice_numbers) or "?",
                           customer.name if customer else "?", letter.letter_date.isoformat(),
                           letter.deadline.isoformat(), f"{claimed / 100:.2f}", path)
         session.commit()
     console.print(table)
-    console.print(f"{len(queued)} letters queued for registered post")
+    console.print(f"{len(queued)} letters queued for registered post"
+                  + (f", {len(held)} held (customer marked do not contact)" if held else ""))
 
 
 @app.command("demo")

@@ -18,8 +18,6 @@ from activities.ledger import LedgerActivities
 from activities.notify import Creditor, NotifyActivities
 from activities.providers.base import MessageProvider
 from activities.providers.outbox import OutboxProvider
-from activities.providers.sendgrid_email import SendGridEmailProvider
-from activities.providers.twilio_sms import TwilioSmsProvider
 from activities.rendering import MessageRenderer
 from dunning_client.start import connect
 from ledger.db import make_engine
@@ -32,6 +30,8 @@ log = logging.getLogger("relance.worker")
 
 
 def build_providers(settings: Settings) -> dict[str, MessageProvider]:
+    # Each SDK is imported only when configured: a worker without SendGrid or
+    # Twilio does not carry them (tens of megabytes, benchmark 4).
     providers: dict[str, MessageProvider] = {
         "email": OutboxProvider("outbox"),
         "sms": OutboxProvider("outbox"),
@@ -39,12 +39,16 @@ def build_providers(settings: Settings) -> dict[str, MessageProvider]:
         "letter": OutboxProvider("post-queue"),
     }
     if settings.email_provider == "sendgrid":
+        from activities.providers.sendgrid_email import SendGridEmailProvider
+
         providers["email"] = SendGridEmailProvider(
             settings.sendgrid_api_key, from_email=settings.email_from,
             from_name=settings.email_from_name or settings.company_name,
             reply_to=settings.email_reply_to or settings.company_email,
             base_url=settings.sendgrid_base_url)
     if settings.sms_provider == "twilio":
+        from activities.providers.twilio_sms import TwilioSmsProvider
+
         callback = (f"{settings.public_base_url.rstrip('/')}/webhooks/twilio/status"
                     if settings.public_base_url else "")
         providers["sms"] = TwilioSmsProvider(

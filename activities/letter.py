@@ -15,9 +15,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from weasyprint import HTML
-
 from activities.rendering import TEMPLATES_DIR, MessageRenderer
+from rules.aging import days_overdue
 from rules.late_payment import (
     HalfYear,
     InvoiceClaim,
@@ -83,6 +82,9 @@ def claim_context(claims: Sequence[InvoiceClaim], *, professional: bool, as_of: 
             "principal_cents": c.principal_cents, "interest_cents": c.interest_cents,
             "indemnity_cents": c.indemnity_cents, "interest_paid_cents": c.interest_paid_cents,
             "total_cents": c.total_cents,
+            "days_late": days_overdue(c.due_date, as_of),
+            # The rates used, in order (a period straddling half-years has two).
+            "rates": list(dict.fromkeys(s.rate_percent for s in c.segments)),
             "segments": [{"first_day": s.first_day, "last_day": s.last_day, "days": s.days,
                           "rate": s.rate_percent, "half_year": s.half_year,
                           "principal_cents": s.principal_cents,
@@ -106,6 +108,8 @@ class LetterComposer:
     def compose(self, template: str, language: str, context: dict[str, Any],
                 filename: str) -> LetterDocument:
         html = self.renderer.render_html(template, "letter", language, context)
+        from weasyprint import HTML  # on the first letter: a worker that sends none never loads it
+
         pdf = HTML(string=html, base_url=str(TEMPLATES_DIR)).write_pdf()
         assert pdf is not None
         return LetterDocument(filename=filename, html=html, pdf=pdf)

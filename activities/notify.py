@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, or_, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -41,10 +41,12 @@ from activities.providers.base import (
     TransientSendError,
 )
 from activities.rendering import MessageRenderer, text_to_html
+from ledger.letters import notice_totals, step_letters, store_combined_letter
 from ledger.models import (
     AuditEvent,
     Customer,
     Invoice,
+    InvoiceStatus,
     Letter,
     MessageBatch,
     MessageStatus,
@@ -52,6 +54,7 @@ from ledger.models import (
     Payment,
 )
 from observability.metrics import message_counted
+from rules.aging import days_overdue
 from rules.late_payment import MissingRateError, RateTable, Receipt
 
 
@@ -93,6 +96,12 @@ class NotifyActivities:
                 row = self._prepare(session, msg)
             if row.status != MessageStatus.PENDING:
                 return self._result(row)
+            if self._do_not_contact(session, row.customer_id):
+                row.status, row.error = MessageStatus.SKIPPED, "customer is marked do not contact"
+                session.add(row)
+                session.commit()
+                self._audit(session, row, "message_skipped")
+                return self._result(row)
             attachments = []
             if self.letters.has_letter(row.template, row.language):
                 letter = self._ensure_letter(session, row, msg)
@@ -123,6 +132,9 @@ class NotifyActivities:
             if row.status != MessageStatus.PENDING:
                 return self._result(row)
             batch, claimed = claim_batch(session, row)
+            if batch.status == "sending" and self._do_not_contact(session, batch.customer_id):
+                # Marked while the request waited for its window: nothing goes out.
+                self._skip_batch(session, batch, claimed, "customer is marked do not contact")
             if batch.status == "sending" and not batch.body:
                 self._render_batch(session, batch, claimed)
                 session.commit()
@@ -151,6 +163,34 @@ class NotifyActivities:
             return self._result(row)
 
     @staticmethod
+    def _do_not_contact(session: Session, customer_id: int) -> bool:
+        customer = session.get(Customer, customer_id)
+        if customer is not None:
+            session.refresh(customer)  # the mark may have been set since the row was made
+        return customer is not None and customer.do_not_contact
+
+    def _skip_batch(self, session: Session, batch: MessageBatch, claimed: list[OutboxMessage],
+                    reason: str) -> None:
+        """Drop a batch nobody is sending (no live lease); one being sent goes on."""
+        now = datetime.now(UTC)
+        taken = session.execute(
+            update(MessageBatch)
+            .where(col(MessageBatch.id) == batch.id, col(MessageBatch.status) == "sending",
+                   or_(col(MessageBatch.lease_until).is_(None),
+                       col(MessageBatch.lease_until) < now))
+            .values(status="skipped", error=reason))
+        if taken.rowcount == 0:  # type: ignore[attr-defined]
+            session.rollback()
+            session.refresh(batch)
+            return
+        session.refresh(batch)
+        self._finish_members(session, batch, claimed, MessageStatus.SKIPPED)
+        session.commit()
+        for m in claimed:
+            message_counted(m.channel, MessageStatus.SKIPPED)
+            self._audit(session, m, "message_skipped")
+
+    @staticmethod
     def _result(row: OutboxMessage) -> SendMessageResult:
         match row.status:
             case MessageStatus.SENT | MessageStatus.DELIVERED:
@@ -171,36 +211,70 @@ class NotifyActivities:
         else:
             customer = session.get(Customer, batch.customer_id)
             assert customer is not None
-            invoices = [session.get(Invoice, m.invoice_id) for m in claimed]
-            today = datetime.now(UTC).date()
+            invoices = [inv for m in claimed if (inv := session.get(Invoice, m.invoice_id))]
+            # The requests' own terms: their day, the policy's deadline and indemnity.
+            today = next((m.as_of for m in claimed if m.as_of), datetime.now(UTC).date())
+            deadline = today + timedelta(days=max(m.deadline_days for m in claimed) or 8)
+            professional = customer.segment == "b2b" and all(m.recovery_indemnity
+                                                             for m in claimed)
+            with_letters = all(self.letters.has_letter(m.template, m.language) for m in claimed)
+            if (batch.channel == "letter" and with_letters
+                    and len({inv.currency for inv in invoices}) == 1):
+                self._combine_letters(session, batch, claimed, customer, invoices,
+                                      today=today, deadline=deadline, professional=professional)
             lines: list[dict[str, Any]] = [{"number": inv.number, "invoice_date": inv.invoice_date,
                       "due_date": inv.due_date, "balance_cents": inv.balance_cents,
                       "currency": inv.currency, "step": m.step_key,
-                      "days_overdue": max(0, (today - inv.due_date).days)}
-                     for inv, m in zip(invoices, claimed, strict=True) if inv is not None]
+                      "days_overdue": days_overdue(inv.due_date, today)}
+                     for inv, m in zip(invoices, claimed, strict=True)]
             batch.template = "grouped"
             rendered = self.renderer.render("grouped", batch.channel, customer.language, {
                 **self._creditor_context(),
-                "customer": {"name": customer.name, "ref": customer.ref,
-                             "address": customer.address or ""},
+                "customer": self._customer_context(customer),
                 "invoices": lines, "tone": batch.tone, "today": today,
                 "currency": lines[0]["currency"],
                 "total_cents": sum(line["balance_cents"] for line in lines),
-                "recovery_indemnity": customer.segment == "b2b",
-                "deadline": today + timedelta(days=8),
+                "recovery_indemnity": professional,
+                "deadline": deadline,
+                # A formal notice for every invoice: what the enclosed letters claim.
+                "notice": notice_totals(step_letters(session, claimed)) if with_letters
+                else None,
             })
             batch.subject, batch.body = rendered.subject, rendered.body
         session.add(batch)
 
+    def _combine_letters(self, session: Session, batch: MessageBatch,
+                         claimed: list[OutboxMessage], customer: Customer,
+                         invoices: list[Invoice], *, today: date, deadline: date,
+                         professional: bool) -> Letter:
+        """The customer's one letter for the invoices of this registered-post batch,
+        each invoice's interest and indemnity from rules.late_payment. Stored in the
+        batch's transaction, so a batch is never sent without it nor given two."""
+        claim, doc = self._combined_document(session, customer, invoices, today=today,
+                                             deadline=deadline, professional=professional)
+        return store_combined_letter(
+            session, batch=batch, members=claimed, claim=claim, filename=doc.filename,
+            pdf=doc.pdf, sha256=doc.sha256, language=customer.language, letter_date=today,
+            deadline=deadline)
+
+    def _combined_document(self, session: Session, customer: Customer, invoices: list[Invoice],
+                           *, today: date, deadline: date, professional: bool
+                           ) -> tuple[dict[str, Any], LetterDocument]:
+        claim = self._claim(session, invoices, professional=professional, as_of=today)
+        ctx = {**self._creditor_context(), "customer": self._customer_context(customer),
+               "currency": invoices[0].currency, "today": today, "deadline": deadline,
+               "recovery_indemnity": professional, "claim": claim}
+        filename = f"mise-en-demeure-{customer.ref}-{today.isoformat()}.pdf"
+        return claim, self.letters.compose("grouped", customer.language, ctx, filename)
+
     def _deliver_batch(self, session: Session, batch: MessageBatch,
                        claimed: list[OutboxMessage]) -> None:
         provider = self.providers[batch.channel]
-        # The email of a formal-notice step carries each covered invoice's letter.
-        attachments = [Attachment(letter.filename, letter.pdf) for letter in session.exec(
-            select(Letter).where(Letter.invoice_id.in_([m.invoice_id for m in claimed])))  # type: ignore[attr-defined]
-            if batch.channel == "email"
-            and any(m.invoice_id == letter.invoice_id and m.step_key == letter.step_key
-                    for m in claimed)]
+        # A formal-notice step's post and email carry the letters it sends: the
+        # customer's combined letter once, or each invoice's own.
+        attachments = [Attachment(letter.filename, letter.pdf)
+                       for letter in step_letters(session, claimed)
+                       if batch.channel in ("email", "letter")]
         language = claimed[0].language
         try:
             receipt = provider.send(OutgoingMessage(
@@ -289,6 +363,8 @@ class NotifyActivities:
             channel=msg.channel, template=msg.template, language=customer.language,
             recipient=self._recipient(customer, msg.channel), subject=rendered.subject,
             body=rendered.body, window=msg.window or None, tone=msg.tone,
+            deadline_days=msg.deadline_days, recovery_indemnity=msg.recovery_indemnity,
+            as_of=msg.as_of,
         )
         refusal = self._refusal(customer, row)
         if refusal is not None:
@@ -433,8 +509,7 @@ class NotifyActivities:
         c = self.creditor
         return {
             **self._creditor_context(),
-            "customer": {"name": customer.name, "ref": customer.ref,
-                         "address": customer.address or ""},
+            "customer": self._customer_context(customer),
             "invoice": {"number": invoice.number, "invoice_date": invoice.invoice_date,
                         "due_date": invoice.due_date, "amount_cents": invoice.amount_cents},
             "currency": invoice.currency,
@@ -447,6 +522,10 @@ class NotifyActivities:
             "pay_url": c.pay_url_template.format(invoice=invoice.number)
             if c.pay_url_template else "",
         }
+
+    @staticmethod
+    def _customer_context(customer: Customer) -> dict[str, Any]:
+        return {"name": customer.name, "ref": customer.ref, "address": customer.address or ""}
 
     def _creditor_context(self) -> dict[str, Any]:
         c = self.creditor
@@ -468,6 +547,25 @@ class NotifyActivities:
         ctx = self.context(invoice, customer, msg)
         if not self.letters.has_letter(msg.template, customer.language):
             return ctx
+        professional = customer.segment == "b2b" and msg.recovery_indemnity
+        ctx["claim"] = self._claim(session, [invoice], professional=professional,
+                                   as_of=ctx["today"])
+        return ctx
+
+    def _claim(self, session: Session, invoices: list[Invoice], *, professional: bool,
+               as_of: date) -> dict[str, Any]:
+        """What a letter claims for these invoices on `as_of` (rules.late_payment)."""
+        rates = self.rates
+        try:
+            claims = claims_for([self._facts(session, i) for i in invoices],
+                                professional=professional, as_of=as_of, rates=rates)
+        except MissingRateError as err:
+            # Retried with backoff: an administrator adds the rate, the letter goes out.
+            raise ApplicationError(str(err), type="MissingRateError") from err
+        return claim_context(claims, professional=professional, as_of=as_of, rates=rates)
+
+    @staticmethod
+    def _facts(session: Session, invoice: Invoice) -> InvoiceFacts:
         receipts = tuple(
             Receipt(p.received_at.date(), p.applied_cents)
             for p in session.exec(select(Payment).where(Payment.invoice_id == invoice.id))
@@ -478,30 +576,15 @@ class NotifyActivities:
             r.amount_cents for r in receipts)
         if unexplained > 0:
             receipts = (Receipt(invoice.invoice_date, unexplained), *receipts)
-        facts = InvoiceFacts(invoice.number, invoice.invoice_date, invoice.due_date,
-                             invoice.amount_cents, receipts)
-        professional = customer.segment == "b2b" and msg.recovery_indemnity
-        today: date = ctx["today"]
-        rates = self.rates
-        try:
-            claims = claims_for([facts], professional=professional, as_of=today, rates=rates)
-        except MissingRateError as err:
-            # Retried with backoff: an administrator adds the rate, the letter goes out.
-            raise ApplicationError(str(err), type="MissingRateError") from err
-        ctx["claim"] = claim_context(claims, professional=professional, as_of=today,
-                                     rates=rates)
-        return ctx
+        return InvoiceFacts(invoice.number, invoice.invoice_date, invoice.due_date,
+                            invoice.amount_cents, receipts)
 
     def preview(self, invoice_id: int, step_key: str, channel: str, template: str,
                 balance_cents: int | None = None, as_of: date | None = None,
                 deadline_days: int = 8, recovery_indemnity: bool = True) -> dict[str, Any]:
         """Render a step for an invoice without sending or recording anything."""
         with Session(self.engine) as session:
-            invoice = session.get(Invoice, invoice_id)
-            if invoice is None:
-                raise LookupError(f"invoice {invoice_id} not found")
-            customer = session.get(Customer, invoice.customer_id)
-            assert customer is not None
+            invoice, customer = _invoice_and_customer(session, invoice_id)
             msg = SendMessageInput(invoice_id=invoice_id, step_key=step_key, channel=channel,
                                    template=template,
                                    balance_cents=invoice.balance_cents
@@ -516,3 +599,31 @@ class NotifyActivities:
             if self.letters.has_letter(template, customer.language):
                 preview["letter"] = self.compose_letter(invoice, customer, template, ctx)
             return preview
+
+    def preview_combined(self, invoice_id: int, as_of: date | None = None,
+                         deadline_days: int = 8, recovery_indemnity: bool = True
+                         ) -> dict[str, Any]:
+        """The combined formal notice of the invoice's customer for all of its open
+        invoices, as printed if they reached the step together; nothing recorded."""
+        with Session(self.engine) as session:
+            invoice, customer = _invoice_and_customer(session, invoice_id)
+            invoices = list(session.exec(select(Invoice).where(
+                Invoice.customer_id == customer.id, Invoice.status == InvoiceStatus.OPEN,
+                Invoice.currency == invoice.currency, Invoice.balance_cents > 0,  # type: ignore[operator]
+            ).order_by(Invoice.id)))  # type: ignore[arg-type]
+            today = as_of or datetime.now(UTC).date()
+            claim, doc = self._combined_document(
+                session, customer, invoices or [invoice], today=today,
+                deadline=today + timedelta(days=deadline_days or 8),
+                professional=customer.segment == "b2b" and recovery_indemnity)
+            return {"customer": customer.name, "claim": claim, "letter": doc,
+                    "recipient": self._recipient(customer, "letter")}
+
+
+def _invoice_and_customer(session: Session, invoice_id: int) -> tuple[Invoice, Customer]:
+    invoice = session.get(Invoice, invoice_id)
+    if invoice is None:
+        raise LookupError(f"invoice {invoice_id} not found")
+    customer = session.get(Customer, invoice.customer_id)
+    assert customer is not None
+    return invoice, customer

@@ -11,12 +11,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.errors import install_error_handlers
 from api.payments import reconcile_forever
 from api.routes import (
     codec,
+    customer_actions,
     customers,
     health,
     invoices,
@@ -27,6 +27,7 @@ from api.routes import (
     tasks,
     webhooks,
 )
+from dunning_client.converter import relance_data_converter
 from ledger.db import make_engine
 from settings import Settings, get_settings
 
@@ -34,7 +35,8 @@ DESCRIPTION = """Collections (relance, recouvrement amiable) on Temporal.
 
 * **Payment gateways** post signed notifications to `/webhooks/*` (no token).
 * **Agents** work their call-task worklist (`/tasks`) and read a customer's context.
-* **Managers** list and steer invoices, read timelines, statements and reports.
+* **Managers** list and steer invoices, read timelines, statements and reports, and
+  act on a customer as a whole (`/customers/{id}/pause`, `/payment-plan`, `/payments`...).
 
 Every other endpoint needs `Authorization: Bearer <token>` (`relance token create`).
 Amounts are decimal strings with a currency, never floats. Errors always have the
@@ -46,7 +48,7 @@ async def connect_lazily(settings: Settings) -> Client:
     """The API starts even when Temporal is down: the client connects on first use,
     webhooks still commit payments, and the reconciler signals them later."""
     return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
-                                data_converter=pydantic_data_converter, lazy=True)
+                                data_converter=relance_data_converter, lazy=True)
 
 
 def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
@@ -74,8 +76,8 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     app = FastAPI(title="Relance", version="0.1.0", lifespan=lifespan, description=DESCRIPTION)
     install_error_handlers(app)
     for router in (health.router, me.router, webhooks.router, tasks.router, customers.router,
-                   invoices.router, reports.router, metrics.router, codec.router,
-                   provider_events.router):
+                   customer_actions.router, invoices.router, reports.router, metrics.router,
+                   codec.router, provider_events.router):
         app.include_router(router)
     return app
 

@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from dunning_client.start import workflow_id
-from ledger.crud import record_payment
+from ledger.crud import record_payment, split_customer_payment, split_parts
 from ledger.models import AuditEvent, Customer, Invoice, InvoiceStatus, Payment
 from workflows.dunning import DunningWorkflow, PaymentReceived
 
@@ -34,70 +35,121 @@ class IncomingPayment:
     currency: str
     invoice_ref: str | None = None
     customer_ref: str | None = None
+    # Words of the remittance text (or metadata): the invoice numbers among them
+    # name the invoices a transfer pays.
+    references: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StoredPart:
+    """One ledger row of a payment: an invoice's share, or unapplied cash."""
+
+    payment_id: int
+    invoice_id: int | None
+    invoice_number: str | None
+    amount_cents: int
+    currency: str
+    signalled: bool
 
 
 @dataclass(frozen=True)
 class StoredPayment:
-    payment_id: int
     created: bool
-    invoice_id: int | None
     customer_id: int | None
     matched_by: str
-    signalled: bool
+    parts: tuple[StoredPart, ...]
 
 
-def match_invoice(session: Session, p: IncomingPayment) -> tuple[int | None, int | None, str]:
-    """(invoice id, customer id, how): the invoice named in the metadata, else the
-    customer's one open invoice of exactly that amount, else unapplied cash."""
-    if p.invoice_ref:
-        invoice = session.exec(select(Invoice).where(Invoice.number == p.invoice_ref)).first()
-        if invoice is None and p.invoice_ref.isdigit():
-            invoice = session.get(Invoice, int(p.invoice_ref))
-        if invoice is not None and invoice.currency == p.currency:
-            return invoice.id, invoice.customer_id, "invoice_reference"
+_WORDS = re.compile(r"[^\s,;]+")
+
+
+def remittance_words(text: str | None) -> tuple[str, ...]:
+    """The words of a remittance text, any of which may be an invoice number
+    ("VIR ACME F-2026-0042, F-2026-0043")."""
+    return tuple(dict.fromkeys(_WORDS.findall(text or "")))[:100]
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a payment goes: one invoice, split over a customer, or unapplied."""
+
+    how: str  # invoice_reference | split | unapplied
+    invoice_id: int | None = None
+    customer_id: int | None = None
+
+
+def route_payment(session: Session, p: IncomingPayment) -> Route:
+    """The one invoice a payment names goes to it (as before); several invoices
+    of one customer named in the remittance, or a payment on a known customer that
+    names no invoice, is split across the customer's open invoices
+    (`rules.allocation`); anything else is unapplied cash for a human."""
     customer = None
     if p.customer_ref:
         customer = session.exec(select(Customer).where(Customer.ref == p.customer_ref)).first()
-    if customer is None:
-        return None, None, "unapplied"
-    candidates = session.exec(
-        select(Invoice.id).where(Invoice.customer_id == customer.id,
-                                 Invoice.status == InvoiceStatus.OPEN,
-                                 Invoice.currency == p.currency,
-                                 Invoice.balance_cents == p.amount_cents)
-        .order_by(col(Invoice.due_date), col(Invoice.id)).limit(2)
-    ).all()
-    if len(candidates) == 1:
-        return candidates[0], customer.id, "customer_amount"
-    return None, customer.id, "unapplied"
+    # Case-insensitive, as rules.allocation matches them ("f-2026-0042" in a remittance).
+    names = {w.upper() for w in ((p.invoice_ref,) if p.invoice_ref else ()) + p.references}
+    named: list[Invoice] = list(session.exec(select(Invoice).where(
+        func.upper(Invoice.number).in_(names), Invoice.currency == p.currency))) if names else []
+    if not named and p.invoice_ref and p.invoice_ref.isdigit():
+        by_id = session.get(Invoice, int(p.invoice_ref))
+        if by_id is not None and by_id.currency == p.currency:
+            named = [by_id]
+    if customer is not None and len(named) > 1:
+        named = [i for i in named if i.customer_id == customer.id]
+    if len(named) == 1:
+        return Route("invoice_reference", named[0].id, named[0].customer_id)
+    if len(named) > 1 and len({i.customer_id for i in named}) == 1:
+        return Route("split", customer_id=named[0].customer_id)
+    if customer is not None and not named:
+        return Route("split", customer_id=customer.id)
+    return Route("unapplied", customer_id=customer.id if customer else None)
 
 
 def store_payment(engine: Engine, p: IncomingPayment) -> StoredPayment:
-    """Commit the payment once per (source, external id). Blocking: call in a thread."""
+    """Commit the payment once per (source, external id), as one row or as the
+    parts of a split. Blocking: call in a thread."""
     with Session(engine, expire_on_commit=False) as session:
-        found = session.exec(select(Payment).where(Payment.source == p.source,
-                                                   Payment.external_id == p.external_id)).first()
-        if found is not None:
-            return _stored(found, False, "duplicate")
-        invoice_id, customer_id, how = match_invoice(session, p)
+        found = _recorded(session, p)
+        if found:
+            return _stored(session, found, False, "duplicate")
+        route = route_payment(session, p)
         try:
+            if route.how == "split":
+                assert route.customer_id is not None
+                split = split_customer_payment(
+                    session=session, source=p.source, external_id=p.external_id,
+                    customer_id=route.customer_id, amount_cents=p.amount_cents,
+                    currency=p.currency, references=list(p.references) +
+                    ([p.invoice_ref] if p.invoice_ref else []))
+                how = "unapplied" if split.rule == "none" else split.rule
+                return _stored(session, split.payments, split.created, how)
             payment, created = record_payment(
                 session=session, source=p.source, external_id=p.external_id,
-                amount_cents=p.amount_cents, currency=p.currency, invoice_id=invoice_id,
-                customer_id=customer_id)
+                amount_cents=p.amount_cents, currency=p.currency, invoice_id=route.invoice_id,
+                customer_id=route.customer_id)
         except IntegrityError:
             # The same event arrived concurrently and the other request won.
             session.rollback()
-            payment = session.exec(select(Payment).where(
-                Payment.source == p.source, Payment.external_id == p.external_id)).one()
-            return _stored(payment, False, "duplicate")
-        return _stored(payment, created, how)
+            return _stored(session, _recorded(session, p), False, "duplicate")
+        return _stored(session, [payment], created, route.how)
 
 
-def _stored(payment: Payment, created: bool, how: str) -> StoredPayment:
-    assert payment.id is not None
-    return StoredPayment(payment.id, created, payment.invoice_id, payment.customer_id, how,
-                         payment.signalled_at is not None)
+def _recorded(session: Session, p: IncomingPayment) -> list[Payment]:
+    found = session.exec(select(Payment).where(Payment.source == p.source,
+                                               Payment.external_id == p.external_id)).first()
+    if found is not None:
+        return [found]
+    return split_parts(session=session, source=p.source, external_id=p.external_id)
+
+
+def _stored(session: Session, payments: list[Payment], created: bool, how: str) -> StoredPayment:
+    ids = [p.invoice_id for p in payments if p.invoice_id is not None]
+    numbers = dict(session.exec(select(Invoice.id, Invoice.number).where(
+        col(Invoice.id).in_(ids))).all()) if ids else {}
+    parts = tuple(StoredPart(p.id or 0, p.invoice_id, numbers.get(p.invoice_id),
+                             p.amount_cents, p.currency, p.signalled_at is not None)
+                  for p in payments)
+    return StoredPayment(created, payments[0].customer_id if payments else None, how, parts)
 
 
 def _load_unsignalled(engine: Engine, payment_id: int) -> Payment | None:
@@ -168,6 +220,20 @@ async def signal_payment(engine: Engine, client: Client, payment_id: int,
         return False
     await asyncio.to_thread(_mark_signalled, engine, payment_id)
     return True
+
+
+async def accept_payment(engine: Engine, client: Client, p: IncomingPayment,
+                         rpc_timeout: timedelta = timedelta(seconds=5)) -> StoredPayment:
+    """Commit the payment (or find it again), then give each invoice's workflow its
+    own part; a part Temporal did not take is left to the reconciler."""
+    stored = await asyncio.to_thread(store_payment, engine, p)
+    parts = []
+    for part in stored.parts:
+        if part.invoice_id is not None and not part.signalled:
+            part = replace(part, signalled=await signal_payment(engine, client,
+                                                                part.payment_id, rpc_timeout))
+        parts.append(part)
+    return replace(stored, parts=tuple(parts))
 
 
 def _pending_ids(engine: Engine, limit: int, only: list[int] | None) -> list[int]:

@@ -8,25 +8,19 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+from pydantic import BaseModel, Field
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
+from dunning_client.customer import FanOutResult, update_refusal
 from dunning_client.start import workflow_id
 from ledger.models import AuditEvent, Invoice
 
 
-def _reason(err: WorkflowUpdateFailedError) -> str:
-    cause = err.cause
-    if isinstance(cause, ApplicationError | FailureError):
-        return cause.message
-    return str(cause or err)
-
-
-def _audit_rejection(engine: Engine, invoice_id: int, update: str, actor: str,
+def audit_rejection(engine: Engine, invoice_id: int, update: str, actor: str,
                      reason: str) -> None:
     with Session(engine) as session:
         invoice = session.get(Invoice, invoice_id)
@@ -45,8 +39,8 @@ async def run_update(client: Client, engine: Engine, invoice_id: int, update: An
         return await handle.execute_update(update, arg,
                                            rpc_timeout=timedelta(seconds=rpc_timeout))
     except WorkflowUpdateFailedError as err:
-        reason = _reason(err)
-        await asyncio.to_thread(_audit_rejection, engine, invoice_id, name, actor, reason)
+        reason = update_refusal(err)
+        await asyncio.to_thread(audit_rejection, engine, invoice_id, name, actor, reason)
         raise ApiError(409, reason, "rejected_by_workflow") from None
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
@@ -55,3 +49,46 @@ async def run_update(client: Client, engine: Engine, invoice_id: int, update: An
         raise ApiError(503, f"Temporal unavailable: {err.message}") from None
     except (RuntimeError, TimeoutError) as err:
         raise ApiError(503, f"Temporal unavailable: {err}") from None
+
+
+class InvoiceResult(BaseModel):
+    """What one invoice's workflow did with a customer-level action."""
+
+    invoice_id: int
+    invoice_number: str
+    done: bool
+    stage: str | None = Field(default=None, description="The invoice's stage after it")
+    outcome: str | None = Field(default=None, description="For a call: the outcome recorded")
+    reason: str | None = Field(default=None, description="Why the workflow refused")
+
+
+def _numbers(engine: Engine, invoice_ids: list[int]) -> dict[int, str]:
+    with Session(engine) as session:
+        return {i.id or 0: i.number for i in session.exec(
+            select(Invoice).where(col(Invoice.id).in_(invoice_ids)))}
+
+
+async def report_fan_out(engine: Engine, result: FanOutResult, update: str, *, actor: str,
+                         outcomes: dict[int, str] | None = None) -> list[InvoiceResult]:
+    """Audit every refusal and report per invoice. Nothing done at all is an error:
+    503 when Temporal was unreachable, else 409 with the workflows' reasons."""
+    for invoice_id, reason in result.refused.items():
+        await asyncio.to_thread(audit_rejection, engine, invoice_id, update, actor, reason)
+    ids = result.done + list(result.refused)
+    numbers = await asyncio.to_thread(_numbers, engine, ids)
+    report = [InvoiceResult(invoice_id=i, invoice_number=numbers.get(i, ""),
+                            done=i in result.stages, stage=result.stages.get(i),
+                            outcome=(outcomes or {}).get(i) if i in result.stages else None,
+                            reason=result.refused.get(i)) for i in sorted(ids)]
+    if result.done:
+        return report
+    if result.unavailable:
+        raise ApiError(503, next(iter(result.refused.values())))
+    detail = [r.model_dump(exclude_none=True) for r in report]
+    if len(report) == 1:
+        reason = report[0].reason or ""
+        code = "workflow_not_running" if "no running dunning workflow" in reason \
+            else "rejected_by_workflow"
+        raise ApiError(409, reason, code, detail)
+    raise ApiError(409, f"every invoice's workflow refused {update}", "rejected_by_workflow",
+                   detail)

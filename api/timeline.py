@@ -169,6 +169,12 @@ def audit_entry(e: AuditEvent) -> Entry:
     if e.kind.startswith("message_"):
         summary = f"{e.kind.replace('_', ' ')}: {d.get('channel')} for {d.get('step')} " \
                   f"to {d.get('recipient')}"
+    elif e.kind == "letter_combined":
+        summary = f"one formal notice (letter {d.get('letter_id')}) for invoices " \
+                  f"{', '.join(d.get('invoice_numbers') or [])}: this one " \
+                  f"{_cents(d.get('principal_cents'))} + interest " \
+                  f"{_cents(d.get('interest_cents'))} + indemnity " \
+                  f"{_cents(d.get('indemnity_cents'))}"
     else:
         summary = e.kind.replace("_", " ")
         if d.get("reason"):
@@ -180,3 +186,37 @@ def audit_entry(e: AuditEvent) -> Entry:
 def merge(history: list[Entry], audit: list[Entry]) -> list[Entry]:
     """One list by time; history keeps its own order, ties go to Temporal first."""
     return sorted(history + audit, key=lambda e: (e.at, e.source != "temporal"))
+
+
+@dataclass
+class CustomerEntry:
+    entry: Entry
+    invoice_ids: list[int] = field(default_factory=list)
+
+
+def customer_timeline(events: list[AuditEvent], numbers: dict[int, str]) -> list[CustomerEntry]:
+    """A customer's audit trail (its invoices' and its own events) in order. The
+    invoices' records of one grouped message (same batch, same provider id) become
+    one entry naming every invoice it covered, as the customer received it."""
+    out: list[CustomerEntry] = []
+    batches: dict[tuple[str, Any], CustomerEntry] = {}
+    for e in sorted(events, key=lambda e: (e.at, e.id or 0)):
+        batch = (e.detail or {}).get("batch_id")
+        if e.kind.startswith("message_") and batch is not None:
+            found = batches.get((e.kind, batch))
+            if found is not None:
+                if e.invoice_id is not None:
+                    found.invoice_ids.append(e.invoice_id)
+                continue
+            batches[(e.kind, batch)] = found = CustomerEntry(audit_entry(e), [])
+            if e.invoice_id is not None:
+                found.invoice_ids.append(e.invoice_id)
+            out.append(found)
+            continue
+        out.append(CustomerEntry(audit_entry(e), [e.invoice_id] if e.invoice_id else []))
+    for grouped in batches.values():
+        if len(grouped.invoice_ids) > 1:
+            listed = ", ".join(numbers.get(i, str(i)) for i in grouped.invoice_ids)
+            grouped.entry.summary += f" (one message for invoices {listed})"
+            grouped.entry.detail.pop("step", None)  # each invoice had its own step
+    return out

@@ -55,3 +55,45 @@ class BareWorkflow:
                                                 start_to_close_timeout=NOOP_TIMEOUT)
         return done
 
+
+
+@dataclass
+class BarePaymentInput:
+    invoice_id: int = 0
+    balance_cents: int = 0
+    wait_seconds: float = 0.0
+    # Read off a Relance history: no-op activities after a payment that leaves a
+    # balance, and after the one that settles the invoice.
+    activities_per_payment: int = 0
+    activities_on_close: int = 0
+
+
+@workflow.defn(name="BarePaymentWorkflow")
+class BarePaymentWorkflow:
+    """Waits on a timer until payments settle the balance (the shape of an invoice
+    mid-cycle receiving payments), then closes."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+
+    @workflow.run
+    async def run(self, input: BarePaymentInput) -> int:
+        balance, done = input.balance_cents, 0
+        while balance > 0:
+            try:
+                await workflow.wait_condition(lambda: bool(self.received),
+                                              timeout=timedelta(seconds=input.wait_seconds))
+            except TimeoutError:
+                continue
+            balance -= sum(self.received)
+            self.received.clear()
+            steps = input.activities_per_payment if balance > 0 else input.activities_on_close
+            for _ in range(steps):
+                done += 1
+                await workflow.execute_activity(noop, NoopInput(input.invoice_id, done),
+                                                start_to_close_timeout=NOOP_TIMEOUT)
+        return done
+
+    @workflow.signal(name="paid")
+    def paid(self, amount_cents: int) -> None:
+        self.received.append(amount_cents)

@@ -14,7 +14,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
-from bench.bare import BareWorkflow, noop
+from bench.bare import BarePaymentWorkflow, BareWorkflow, noop
 from settings import Settings, get_settings
 
 log = logging.getLogger("relance.bench.worker")
@@ -25,7 +25,7 @@ def build_bare_worker(client: Client, settings: Settings, executor: ThreadPoolEx
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[BareWorkflow],
+        workflows=[BareWorkflow, BarePaymentWorkflow],
         activities=[noop],
         activity_executor=executor,
         max_concurrent_activities=settings.max_concurrent_activities,

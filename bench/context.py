@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from time import perf_counter
 from typing import Any
 
@@ -30,6 +31,8 @@ class BenchContext:
     settings: Settings
     executor: ThreadPoolExecutor
     server_pid: int
+    # The run's temporary directory (the dev server's database lives there too).
+    workdir: Path
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
 
     def task_queue(self, name: str) -> str:

@@ -13,6 +13,8 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
+from collections import deque
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from bench.bare import BareInput, BareStep, BareWorkflow
 from bench.context import BenchContext, gather_bounded
 from bench.data import invoices_csv
+from bench.server import stop_process
 from dunning_client.start import start_dunning
 from ledger.crud import import_invoices
 from ledger.csv_import import parse_csv
@@ -48,16 +51,26 @@ class WorkerProcess:
                                      text=True)
         self.ps = psutil.Process(self.proc.pid)
         self.sampled_peak = 0
+        # The worker logs every activity: its stderr is drained for as long as it
+        # runs, or it blocks on a full pipe once the bench stops reading.
+        self.polling = threading.Event()
+        self.last_lines: deque[str] = deque(maxlen=20)
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.last_lines.append(line)
+            if "worker polling" in line:
+                self.polling.set()
 
     async def ready(self) -> None:
         """The worker logs 'worker polling' just before it polls."""
-        assert self.proc.stderr is not None
-        while True:
-            line = await asyncio.to_thread(self.proc.stderr.readline)
-            if not line:
-                raise RuntimeError(f"worker exited with {self.proc.wait()}")
-            if "worker polling" in line:
-                return
+        while not self.polling.is_set():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.proc.returncode}: "
+                                   f"{''.join(self.last_lines)}")
+            await asyncio.sleep(0.1)
 
     def rss(self) -> int:
         rss = int(self.ps.memory_info().rss)
@@ -87,12 +100,7 @@ class WorkerProcess:
                 raise RuntimeError("workflows did not settle on their timers")
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
 
 
 async def relance_memory(ctx: BenchContext, invoices: int) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
 
@@ -67,13 +68,18 @@ async def dev_server(settings: Settings) -> AsyncIterator[DevServer]:
             await register_search_attributes(client, settings.temporal_namespace)
             yield DevServer(address=address, workdir=workdir, client=client, pid=proc.pid)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
             log.close()
+
+
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    """Terminate, and kill what does not stop within 15 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 async def _wait_ready(settings: Settings, proc: subprocess.Popen[bytes]) -> Client:

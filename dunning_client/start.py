@@ -17,11 +17,11 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
+from dunning_client.converter import relance_data_converter
 from ledger.models import Customer, Invoice, InvoiceStatus
 from rules.calendar import public_holidays
 from rules.policy import policy_for
@@ -45,7 +45,7 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     codec = codec_from_key_spec(settings.codec_keys, settings.codec_active_key)
     return await Client.connect(
         settings.temporal_address, namespace=settings.temporal_namespace,
-        data_converter=with_codec(pydantic_data_converter, codec),
+        data_converter=with_codec(relance_data_converter, codec),
         tls=temporal_tls(settings), api_key=settings.temporal_api_key or None,
         interceptors=temporal_interceptors(settings), runtime=runtime)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
-from sqlmodel import Session, select
+from sqlalchemy import func
+from sqlmodel import Session, col, select
 
 from ledger.models import ApiToken, AuditEvent, Customer, Invoice, InvoiceStatus, Payment, Role
 from rules.allocation import OpenInvoice, allocate
@@ -127,31 +128,83 @@ def record_payment(*, session: Session, source: str, external_id: str, amount_ce
     return payment, True
 
 
+# Payment.external_id holds 128 characters; a split part adds "#<invoice id>".
+_SPLIT_PREFIX_MAX = 128 - len("#unapplied") - 1
+
+
+def split_prefix(external_id: str) -> str:
+    """What every part of a split transfer's external id starts with (before "#"):
+    the gateway's id, or its SHA-256 when the id is too long to carry a suffix."""
+    if len(external_id) <= _SPLIT_PREFIX_MAX:
+        return external_id
+    return "sha256-" + hashlib.sha256(external_id.encode()).hexdigest()
+
+
+def split_parts(*, session: Session, source: str, external_id: str) -> list[Payment]:
+    """The rows a split transfer was recorded as (empty if it was not)."""
+    prefix = split_prefix(external_id) + "#"
+    return list(session.exec(select(Payment).where(
+        Payment.source == source,
+        col(Payment.external_id).startswith(prefix, autoescape=True)).order_by(col(Payment.id))))
+
+
+def _in_flight(session: Session, invoice_ids: list[int]) -> dict[int, int]:
+    """Per invoice, the payments its workflow has not applied yet: the ledger's
+    balance does not show them, so a second transfer right after a first one is
+    not split over the same balance again."""
+    if not invoice_ids:
+        return {}
+    rows = session.exec(select(Payment.invoice_id, func.sum(Payment.amount_cents)).where(
+        col(Payment.invoice_id).in_(invoice_ids), Payment.applied_cents == 0,
+        Payment.unapplied_cents == 0).group_by(col(Payment.invoice_id))).all()
+    return {int(i): int(cents) for i, cents in rows if i is not None}
+
+
+@dataclass
+class SplitPayment:
+    payments: list[Payment]
+    rule: str  # rules.allocation's: references | exact_set | oldest_first | none
+    created: bool
+
+
 def record_customer_payment(*, session: Session, source: str, external_id: str,
                             customer_id: int, amount_cents: int, currency: str,
                             references: list[str] | None = None) -> list[Payment]:
     """Split one transfer across the customer's open invoices (rules.allocation):
     one Payment row per invoice (external id `<id>#<invoice>`, so a retried
     webhook records nothing twice) and one for any remainder, left unapplied."""
-    existing = session.exec(select(Payment).where(
-        Payment.source == source,
-        Payment.external_id.startswith(f"{external_id}#"))).all()  # type: ignore[attr-defined]
+    return split_customer_payment(session=session, source=source, external_id=external_id,
+                                  customer_id=customer_id, amount_cents=amount_cents,
+                                  currency=currency, references=references).payments
+
+
+def split_customer_payment(*, session: Session, source: str, external_id: str,
+                           customer_id: int, amount_cents: int, currency: str,
+                           references: list[str] | None = None,
+                           received_at: datetime | None = None) -> SplitPayment:
+    """`record_customer_payment`, saying which rule split it and whether it is new."""
+    existing = split_parts(session=session, source=source, external_id=external_id)
     if existing:
-        return list(existing)
+        return SplitPayment(existing, "duplicate", False)
     open_invoices = session.exec(select(Invoice).where(
         Invoice.customer_id == customer_id, Invoice.status == InvoiceStatus.OPEN,
         Invoice.currency == currency)).all()
+    pending = _in_flight(session, [i.id or 0 for i in open_invoices])
     allocation = allocate(amount_cents, [
-        OpenInvoice(i.id or 0, i.number, i.due_date, i.balance_cents) for i in open_invoices],
-        references)
-    payments = [Payment(source=source, external_id=f"{external_id}#{invoice_id}",
+        OpenInvoice(i.id or 0, i.number, i.due_date,
+                    max(0, i.balance_cents - pending.get(i.id or 0, 0)))
+        for i in open_invoices], references)
+    prefix = split_prefix(external_id)
+    payments = [Payment(source=source, external_id=f"{prefix}#{invoice_id}",
                         invoice_id=invoice_id, customer_id=customer_id, amount_cents=cents,
                         currency=currency) for invoice_id, cents in allocation.parts]
     if allocation.unapplied_cents:
-        payments.append(Payment(source=source, external_id=f"{external_id}#unapplied",
+        payments.append(Payment(source=source, external_id=f"{prefix}#unapplied",
                                 customer_id=customer_id, currency=currency,
                                 amount_cents=allocation.unapplied_cents,
                                 unapplied_cents=allocation.unapplied_cents))
+    for p in payments:
+        p.received_at = received_at or p.received_at
     session.add_all(payments)
     session.flush()
     for p in payments:
@@ -164,7 +217,7 @@ def record_customer_payment(*, session: Session, source: str, external_id: str,
     session.commit()
     for p in payments:
         session.refresh(p)  # loaded, so the caller can signal them after the session closes
-    return payments
+    return SplitPayment(payments, allocation.rule, True)
 
 
 # --- API tokens ---------------------------------------------------------------

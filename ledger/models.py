@@ -153,6 +153,11 @@ class OutboxMessage(SQLModel, table=True):
     window: str | None = Field(default=None, max_length=32)
     tone: int = 0
     batch_id: int | None = Field(default=None, foreign_key="messagebatch.id", index=True)
+    # A formal notice's terms, from the request (the invoice's policy), so the
+    # grouped message and the customer's combined letter use them, not a default.
+    deadline_days: int = 0
+    recovery_indemnity: bool = True
+    as_of: date | None = None
 
 
 class MessageBatch(SQLModel, table=True):
@@ -189,20 +194,28 @@ class MessageBatch(SQLModel, table=True):
 class LetterPostalStatus(StrEnum):
     QUEUED = "queued"  # waiting to be printed and posted as lettre recommandée avec AR
     POSTED = "posted"
+    # An invoice's own letter replaced, before posting, by its customer's combined one.
+    SUPERSEDED = "superseded"
 
 
 class Letter(SQLModel, table=True):
     """The mise en demeure as sent: the print-ready PDF, stored once per (invoice,
     step), linked to the outbox row of its registered-post send and attached to the
-    email of the same step."""
+    email of the same step.
 
-    __table_args__ = (UniqueConstraint("invoice_id", "step_key", name="uq_letter_invoice_step"),)
+    A customer's combined letter (several invoices reaching the step in one sending
+    window) has no `invoice_id`: it is stored once per registered-post batch
+    (`batch_id`) and covers the invoices linked in LetterInvoice."""
+
+    __table_args__ = (UniqueConstraint("invoice_id", "step_key", name="uq_letter_invoice_step"),
+                      UniqueConstraint("batch_id", name="uq_letter_batch"))
 
     id: int | None = Field(default=None, primary_key=True)
-    invoice_id: int = Field(foreign_key="invoice.id", index=True)
+    invoice_id: int | None = Field(default=None, foreign_key="invoice.id", index=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     step_key: str = Field(max_length=64)
     outbox_id: int | None = Field(default=None, foreign_key="outboxmessage.id", index=True)
+    batch_id: int | None = Field(default=None, foreign_key="messagebatch.id")
     language: str = Field(default="fr", max_length=8)
     filename: str = Field(max_length=200)
     pdf: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
@@ -214,6 +227,21 @@ class Letter(SQLModel, table=True):
     indemnity_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
     postal_status: str = Field(default=LetterPostalStatus.QUEUED, max_length=16, index=True)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class LetterInvoice(SQLModel, table=True):
+    """The invoices a combined letter covers, with each one's part of the claim.
+    An invoice's step is covered by at most one combined letter."""
+
+    __table_args__ = (UniqueConstraint("invoice_id", "step_key", name="uq_letterinvoice"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    letter_id: int = Field(foreign_key="letter.id", index=True)
+    invoice_id: int = Field(foreign_key="invoice.id", index=True)
+    step_key: str = Field(max_length=64)
+    principal_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    interest_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    indemnity_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 # --- call tasks ------------------------------------------------------------

@@ -5,10 +5,11 @@ cut-offs computed in Python, so the SQL stays portable."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, exists, func, literal
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from ledger.models import (
@@ -216,16 +217,21 @@ class WorklistFilter:
     unassigned: bool = False
     customer_ref: str | None = None
     min_balance_cents: int | None = None
+    # A do-not-contact customer is not called: its task waits, out of the worklist.
+    include_do_not_contact: bool = False
 
 
-def worklist(session: Session, f: WorklistFilter, limit: int = 5000) -> list[WorklistRow]:
-    """Call tasks with what prioritising them needs; the ranking is `rules.priority`."""
-    broken = exists().where(col(AuditEvent.invoice_id) == col(CallTask.invoice_id),
-                            col(AuditEvent.kind) == "promise_broken")
-    query = (select(CallTask, Invoice, Customer, broken)
-             .join(Invoice, Invoice.id == CallTask.invoice_id)  # type: ignore[arg-type]
-             .join(Customer, Customer.id == CallTask.customer_id)  # type: ignore[arg-type]
-             .where(col(CallTask.status).in_(f.statuses)).limit(limit))
+def _promise_broken() -> Any:
+    return exists().where(col(AuditEvent.invoice_id) == col(CallTask.invoice_id),
+                          col(AuditEvent.kind) == "promise_broken")
+
+
+def _worklist_query(query: Any, f: WorklistFilter) -> Any:
+    query = (query.join(Invoice, Invoice.id == CallTask.invoice_id)
+             .join(Customer, Customer.id == CallTask.customer_id)
+             .where(col(CallTask.status).in_(f.statuses)))
+    if not f.include_do_not_contact:
+        query = query.where(col(Customer.do_not_contact).is_(False))
     if f.assigned_to is not None:
         query = query.where(CallTask.assigned_to == f.assigned_to)
     if f.unassigned:
@@ -234,4 +240,40 @@ def worklist(session: Session, f: WorklistFilter, limit: int = 5000) -> list[Wor
         query = query.where(Customer.ref == f.customer_ref)
     if f.min_balance_cents is not None:
         query = query.where(col(Invoice.balance_cents) >= f.min_balance_cents)
-    return [WorklistRow(t, i, c, bool(b)) for t, i, c, b in session.exec(query).all()]
+    return query
+
+
+@dataclass(frozen=True)
+class WorklistKey:
+    """What ranking one task needs (`rules.priority`), and nothing else."""
+
+    task_id: int
+    balance_cents: int
+    due_date: date
+    risk: int
+    promise_broken: bool
+    created_at: datetime
+
+
+def worklist_keys(session: Session, f: WorklistFilter) -> list[WorklistKey]:
+    """One narrow row per matching task (at most one open task per customer): the
+    ranking stays in `rules.priority`, and only the page shown loads whole rows
+    (`worklist_rows`)."""
+    # Six columns: SQLAlchemy's select (sqlmodel's is typed up to four).
+    query = _worklist_query(sa_select(col(CallTask.id), col(Invoice.balance_cents),
+                                      col(Invoice.due_date), col(Customer.risk),
+                                      _promise_broken(), col(CallTask.created_at)), f)
+    return [WorklistKey(int(t), int(b), d, int(r), bool(p), c)
+            for t, b, d, r, p, c in session.execute(query).all()]
+
+
+def worklist_rows(session: Session, task_ids: list[int]) -> list[WorklistRow]:
+    """The tasks `task_ids`, in that order, with their invoice and customer."""
+    if not task_ids:
+        return []
+    query = (select(CallTask, Invoice, Customer, _promise_broken())
+             .join(Invoice, Invoice.id == CallTask.invoice_id)  # type: ignore[arg-type]
+             .join(Customer, Customer.id == CallTask.customer_id)  # type: ignore[arg-type]
+             .where(col(CallTask.id).in_(task_ids)))
+    found = {t.id: WorklistRow(t, i, c, bool(b)) for t, i, c, b in session.exec(query).all()}
+    return [found[i] for i in task_ids if i in found]

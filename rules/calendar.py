@@ -17,8 +17,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-import holidays
-
 REAL_DAY_SECONDS = 86400
 
 # A sending window: (first minute, end minute) after local midnight, end excluded.
@@ -83,6 +81,8 @@ def next_allowed(local: datetime, windows: tuple[Window, ...],
 def public_holidays(country: str, first_year: int, last_year: int) -> tuple[date, ...]:
     """Public holidays of a country, from the `holidays` package. Computed outside
     the workflow (the package reads locale settings) and snapshotted into it."""
+    import holidays  # only where workflows start: a worker never needs its tables
+
     years = range(first_year, last_year + 1)
     return tuple(sorted(holidays.country_holidays(country, years=years).keys()))
 

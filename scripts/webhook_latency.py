@@ -23,8 +23,9 @@ from pathlib import Path
 import httpx
 import uvicorn
 from sqlmodel import Session
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+
+from dunning_client.converter import relance_data_converter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -44,7 +45,7 @@ async def main(count: int) -> None:
     engine = make_engine(url)
     binary = str(Path(sys.executable).parent / "temporal")
     env = await WorkflowEnvironment.start_local(dev_server_existing_path=binary, ui=False,
-                                                data_converter=pydantic_data_converter)
+                                                data_converter=relance_data_converter)
     await register_search_attributes(env.client, "default")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

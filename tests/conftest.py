@@ -9,15 +9,16 @@ import shutil
 import sys
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 from sqlalchemy import Engine, text
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from dunning_client.converter import relance_data_converter
 from dunning_client.start import register_search_attributes
 from ledger.db import make_engine, migrate
 
@@ -43,16 +44,27 @@ def _binary(name: str) -> str:
     return found
 
 
+async def _skip_to_monday_morning(environment: WorkflowEnvironment) -> None:
+    """Sending hours, business days and the gathering window depend on the clock:
+    start every session on a Monday at 07:00 UTC so a run does not depend on the
+    hour or the day CI happens to start it."""
+    now = await environment.get_current_time()
+    monday = (now + timedelta(days=7 - now.weekday())).replace(
+        hour=7, minute=0, second=0, microsecond=0)
+    await environment.sleep(monday - now)
+
+
 @pytest_asyncio.fixture(scope="session")
 async def env(request: pytest.FixtureRequest) -> AsyncIterator[WorkflowEnvironment]:
     if request.config.getoption("--workflow-environment") == "dev-server":
         environment = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=_binary("temporal"), data_converter=pydantic_data_converter,
+            dev_server_existing_path=_binary("temporal"), data_converter=relance_data_converter,
             ui=False)
     else:
         environment = await WorkflowEnvironment.start_time_skipping(
             test_server_existing_path=_binary("temporal-test-server"),
-            data_converter=pydantic_data_converter)
+            data_converter=relance_data_converter)
+        await _skip_to_monday_morning(environment)
     await register_search_attributes(environment.client, "default")
     yield environment
     await environment.shutdown()
@@ -62,7 +74,7 @@ async def env(request: pytest.FixtureRequest) -> AsyncIterator[WorkflowEnvironme
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """A real dev server, for what the time-skipping server cannot show (listing)."""
     environment = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_binary("temporal"), data_converter=pydantic_data_converter,
+        dev_server_existing_path=_binary("temporal"), data_converter=relance_data_converter,
         ui=False, dev_server_extra_args=["--dynamic-config-value",
                                          "frontend.workerHeartbeatsEnabled=false"])
     await register_search_attributes(environment.client, "default")

@@ -72,7 +72,11 @@ async def test_agent_and_manager_work_an_invoice_to_paid(dev_env, engine, databa
                                 json={"outcome": "no_answer", "notes": "voicemail"},
                                 headers=bob)
             assert r.status_code == 200, r.text
-            assert r.json() == {"task_id": tid, "outcome": "no_answer", "stage": "call"}
+            done = r.json()
+            assert {k: done[k] for k in ("task_id", "outcome", "stage", "task_status")} == {
+                "task_id": tid, "outcome": "no_answer", "stage": "call", "task_status": "completed"}
+            assert [(i["invoice_id"], i["done"], i["outcome"]) for i in done["invoices"]] == [
+                (invoice_id, True, "no_answer")]
             r = await http.post(f"/tasks/{tid}/complete", json={"outcome": "no_answer"},
                                 headers=bob)
             assert r.status_code == 409

@@ -142,8 +142,11 @@ async def test_customer_and_amount_match_when_no_reference(env, engine, database
         async with running_api(settings, env.client) as http:
             body = generic_body(amount="900.00", customer_ref=ref)
             r = await http.post("/webhooks/payments", content=body, headers=generic_headers(body))
-            assert r.json()["matched_by"] == "customer_amount"
+            # A payment on the customer is split (rules/allocation.py): the one open
+            # invoice of exactly that amount is an exact set of one.
+            assert r.json()["matched_by"] == "exact_set"
             assert r.json()["invoice_id"] == large
+            assert [p["invoice_id"] for p in r.json()["parts"]] == [large]
             assert (await handles[1].result()).status == "paid"
             await handles[0].execute_update(DunningWorkflow.cancel,
                                             {"actor": "test", "reason": "credit_note"})

@@ -6,6 +6,7 @@ by `python -m bench --quick`), the table and the JSON file."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -28,3 +29,26 @@ def test_bench_quick_runs_and_writes_figures(tmp_path):
     doc = json.loads(written.read_text())
     assert doc["machine"]["cpu_count"] and doc["machine"]["temporalio"]
     assert len(doc["rows"]) == len(rows)
+
+
+def test_bench_payments_and_ledger_quick(tmp_path):
+    """Benchmark 3 through the real API and worker processes, benchmark 6 on SQLite
+    (and on the suite's PostgreSQL when it has one): nothing lost, no error, no
+    report loading more rows than it shows. Latencies are printed, not asserted."""
+    url = os.environ.get("RELANCE_TEST_DATABASE_URL", "")
+    postgres = ["--postgres-url", url] if url.startswith("postgresql") else []
+    rows = main(["--quick", "--only", "payments,ledger", "--payment-invoices", "10",
+                 "--webhook-rate", "10", "--webhook-seconds", "3", "--ledger-invoices", "500",
+                 "--results-dir", str(tmp_path), *postgres])
+    paid = {r.metric: r for r in rows if r.bench == "3 payment webhooks"}
+    assert paid["errors"].relance == 0 and paid["lost (payment or close)"].relance == 0
+    assert paid["lost (payment or close)"].bare == 0
+    detail = paid["errors"].detail
+    assert detail["relance"]["payments_recorded"] == 30 and detail["relance"]["parts"] == 3
+    assert detail["relance"]["workflows_closed"] == 10 == detail["bare"]["workflows_closed"]
+    databases = {r.bench for r in rows if r.bench.startswith("6 ledger")}
+    assert databases == {"6 ledger: sqlite"} | ({"6 ledger: postgresql"} if postgres else set())
+    for r in rows:
+        if r.bench.startswith("6 ledger"):
+            assert r.detail["query"]["max_entities"] <= 100, r.metric
+            assert r.relance > 0 and r.bare is not None and r.bare > 0

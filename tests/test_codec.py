@@ -17,9 +17,9 @@ from sqlmodel import Session, select
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.api.history.v1 import History
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.routes import codec as codec_routes
+from dunning_client.converter import relance_data_converter
 from ledger.models import CallTask, Invoice
 from payload_codec import (
     ENCODING,
@@ -175,7 +175,7 @@ async def run_cycle_and_read_raw_history(dev_env, engine, database_url, executor
     """Run a compact B2B cycle whose call task is answered with notes holding the
     customer's email and phone; return the history bytes read *without* a codec."""
     target = dev_env.client.service_client.config.target_host
-    client = await Client.connect(target, data_converter=with_codec(pydantic_data_converter,
+    client = await Client.connect(target, data_converter=with_codec(relance_data_converter,
                                                                     converter_codec))
     settings = settings_for(database_url)
     ref = f"C-{uuid.uuid4().hex[:8]}"

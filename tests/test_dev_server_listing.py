@@ -19,8 +19,10 @@ from workflows.dunning import (
 async def test_list_by_stage_customer_amount_and_next_action(dev_env, engine, database_url,
                                                              executor):
     client = dev_env.client
-    # Real time here: a one-second gathering window instead of ten minutes.
-    settings = settings_for(database_url, group_gather_seconds=1)
+    # Real time here, so one policy day lasts an hour: sending hours and weekends do
+    # not apply and the late invoice's reminder is due at once whatever the clock
+    # says, while its next step stays hours away; a one-second gathering window.
+    settings = settings_for(database_url, day_seconds=3600, group_gather_seconds=1)
     today = date.today()
     early = add_invoices(engine, due=today + timedelta(days=20), amounts=[100000, 250000])
     late = add_invoices(engine, due=today - timedelta(days=3), amounts=[70000])

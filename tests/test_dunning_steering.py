@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import date, timedelta
 
@@ -16,6 +17,7 @@ from tests.factories import (
     add_invoices,
     advance_to_stage,
     audit_kinds,
+    eventually,
     messages,
     new_worker,
     settings_for,
@@ -146,6 +148,33 @@ async def test_pause_resume_and_validators(env, engine, database_url, executor):
             await handle.execute_update(DunningWorkflow.pause, StewardAction(actor="m"))
     kinds = audit_kinds(engine, invoice_id)
     assert {"paused", "resumed", "cancelled"} <= set(kinds)
+
+
+async def test_call_outcome_does_not_wait_for_a_gathering_message(env, engine, database_url,
+                                                                  executor):
+    """A step's grouped message gathers for ten minutes; an agent completing the
+    call meanwhile is answered at once (the update must not wait in real time)."""
+    settings = settings_for(database_url)
+    async with new_worker(env.client, engine, settings, executor) as worker:
+        invoice_id, handle, task_id = await _at_call_stage(env, engine, database_url,
+                                                           executor, worker)
+        status = await handle.query(DunningWorkflow.status)
+        assert status.next_action == "last_reminder" and status.next_action_at
+        await env.sleep(status.next_action_at - await env.get_current_time()
+                        + timedelta(seconds=30))
+
+        async def gathering() -> None:
+            queued = [m for m in messages(engine, invoice_id) if m.step_key == "last_reminder"]
+            assert queued and queued[0].status == "pending", queued
+
+        await eventually(gathering)
+        done = await asyncio.wait_for(handle.execute_update(
+            DunningWorkflow.complete_call_task,
+            CompleteCallTask(task_id=task_id, outcome=CallOutcome.NO_ANSWER)), timeout=20)
+        assert done.task_id == task_id
+        await handle.execute_update(DunningWorkflow.cancel,
+                                    StewardAction(actor="m", reason="write_off"))
+        assert (await handle.result()).status == "cancelled"
 
 
 async def test_payment_plan_from_call_stores_instalments(env, engine, database_url, executor):

@@ -18,9 +18,9 @@ from prometheus_client import REGISTRY
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import ActivityEnvironment
 
+from dunning_client.converter import relance_data_converter
 from observability.logs import JsonFormatter
 from observability.tracing import temporal_interceptors
 from settings import get_settings
@@ -138,7 +138,7 @@ async def test_traces_follow_a_payment_from_client_to_activities(env, engine, da
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     traced = await Client.connect(env.client.service_client.config.target_host,
-                                  data_converter=pydantic_data_converter,
+                                  data_converter=relance_data_converter,
                                   interceptors=[TracingInterceptor(provider.get_tracer("t"))])
     settings = settings_for(database_url)
     [invoice_id] = add_invoices(engine, due=date.today() + timedelta(days=20), amounts=[1000])

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from dunning_client.converter import relance_data_converter
 from tests.factories import add_invoices, advance_to_stage, new_worker, settings_for, start
 from workflows.dunning import (
     CallOutcome,
@@ -37,7 +37,7 @@ def test_histories_are_committed() -> None:
 @pytest.mark.parametrize("path", _histories(), ids=lambda p: p.stem)
 async def test_replay(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[DunningWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[DunningWorkflow], data_converter=relance_data_converter)
     await replayer.replay_workflow(history)
 
 

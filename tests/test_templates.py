@@ -39,7 +39,7 @@ CONTEXT = {
 }
 # One message for several invoices of a customer (issue: one conversation per customer).
 GROUPED = {
-    **CONTEXT, "tone": 3, "total_cents": 512000,
+    **CONTEXT, "tone": 3, "total_cents": 512000, "notice": None,
     "invoices": [
         {"number": "F-2026-0917", "invoice_date": date(2026, 10, 23),
          "due_date": date(2026, 11, 22), "balance_cents": 450000, "currency": "EUR",

@@ -10,9 +10,8 @@ state; the loop mirrors it into the ledger through activities.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
-from enum import StrEnum
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
@@ -26,7 +25,6 @@ with workflow.unsafe.imports_passed_through():
         CallTaskOutcomeInput,
         CreateCallTaskInput,
         DispatchMessageInput,
-        Instalment,
         InvoiceProgress,
         MarkRecipientInput,
         SendMessageInput,
@@ -35,8 +33,23 @@ with workflow.unsafe.imports_passed_through():
         WithdrawMessageInput,
     )
     from rules.calendar import StepClock
-    from rules.policy import Channel, DunningPolicy
+    from rules.policy import Channel
     from rules.schedule import plan_steps
+    from workflows.dunning_payloads import (
+        Acknowledged,
+        CallOutcome,
+        CallTaskCompleted,
+        CompleteCallTask,
+        DunningInput,
+        DunningResult,
+        DunningState,
+        DunningStatus,
+        InvoiceStatus,
+        PaymentPlanAgreed,
+        PaymentReceived,
+        PlannedStepState,
+        StewardAction,
+    )
 
 STAGE = SearchAttributeKey.for_keyword("RelanceStage")
 CUSTOMER = SearchAttributeKey.for_keyword("RelanceCustomer")
@@ -51,156 +64,6 @@ SEND_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=30),
     non_retryable_error_types=["PermanentSendError"],
 )
-
-
-class InvoiceStatus(StrEnum):
-    OPEN = "open"
-    PAID = "paid"
-    IN_PAYMENT_PLAN = "in_payment_plan"
-    CANCELLED = "cancelled"
-    ESCALATED = "escalated"
-
-
-class CallOutcome(StrEnum):
-    NO_ANSWER = "no_answer"
-    WRONG_NUMBER = "wrong_number"
-    PROMISE_TO_PAY = "promise_to_pay"
-    DISPUTE = "dispute"
-    PAYMENT_PLAN = "payment_plan"
-    PAID_CLAIMED = "paid_claimed"
-
-
-# --- messages ---------------------------------------------------------------
-
-
-@dataclass
-class PaymentReceived:
-    """Signal: money arrived for this invoice. `payment_id` is the ledger's id, so
-    the same payment delivered twice counts once."""
-
-    payment_id: str = ""
-    amount_cents: int = 0
-    currency: str = "EUR"
-    received_at: datetime | None = None
-
-
-@dataclass
-class CompleteCallTask:
-    task_id: int = 0
-    outcome: CallOutcome = CallOutcome.NO_ANSWER
-    notes: str | None = None
-    promise_date: date | None = None
-    dispute_reason: str | None = None
-    instalments: list[Instalment] = field(default_factory=list)
-    agent: str | None = None
-
-
-@dataclass
-class CallTaskCompleted:
-    task_id: int = 0
-    outcome: str = ""
-    stage: str = ""
-
-
-@dataclass
-class PaymentPlanAgreed:
-    instalments: list[Instalment] = field(default_factory=list)
-    agreed_by: str | None = None
-
-
-@dataclass
-class StewardAction:
-    """Pause, resume, dispute or cancel, with who asked and why."""
-
-    actor: str = "system"
-    reason: str = ""
-
-
-@dataclass
-class Acknowledged:
-    stage: str = ""
-    status: str = ""
-
-
-@dataclass
-class DunningStatus:
-    invoice_id: int = 0
-    status: str = InvoiceStatus.OPEN
-    stage: str = ""
-    balance_cents: int = 0
-    currency: str = "EUR"
-    unapplied_cents: int = 0
-    next_action: str | None = None
-    next_action_at: datetime | None = None
-    paused: bool = False
-    disputed: bool = False
-    promise_until: date | None = None
-    open_tasks: list[int] = field(default_factory=list)
-    steps_done: list[str] = field(default_factory=list)
-
-
-# --- input and state --------------------------------------------------------
-
-
-@dataclass
-class PlannedStepState:
-    key: str = ""
-    day: date = date(1970, 1, 1)
-
-
-@dataclass
-class DunningState:
-    """Everything the workflow knows; carried whole through continue-as-new."""
-
-    clock: StepClock = field(default_factory=StepClock)
-    plan: list[PlannedStepState] = field(default_factory=list)
-    next_step: int = 0
-    # Days added to every remaining step after a pause, dispute or promise.
-    shift_days: int = 0
-    status: str = InvoiceStatus.OPEN
-    stage: str = "scheduled"
-    balance_cents: int = 0
-    unapplied_cents: int = 0
-    payment_ids: list[str] = field(default_factory=list)
-    paused: bool = False
-    disputed: bool = False
-    promise_until: date | None = None
-    open_tasks: dict[int, str] = field(default_factory=dict)
-    completed_tasks: list[int] = field(default_factory=list)
-    email_unusable: bool = False
-    sms_unusable: bool = False
-    steps_done: list[str] = field(default_factory=list)
-    audit_seq: int = 0
-
-
-@dataclass
-class DunningInput:
-    invoice_id: int = 0
-    invoice_number: str = ""
-    customer_ref: str = ""
-    currency: str = "EUR"
-    balance_cents: int = 0
-    due_date: date = date(1970, 1, 1)
-    policy: DunningPolicy = field(default_factory=DunningPolicy)
-    day_seconds: int = 86400
-    timezone: str = "Europe/Paris"
-    send_hour: int = 9
-    # How long a queued message waits for the customer's other invoices of the
-    # same window before the one grouped message goes out.
-    gather_seconds: int = 0
-    # The customer's country's public holidays, snapshotted like the policy.
-    holidays: list[date] = field(default_factory=list)
-    # Set only by continue-as-new.
-    state: DunningState | None = None
-
-
-@dataclass
-class DunningResult:
-    status: str = ""
-    stage: str = ""
-    balance_cents: int = 0
-    unapplied_cents: int = 0
-    steps_done: list[str] = field(default_factory=list)
 
 
 @workflow.defn
@@ -252,17 +115,17 @@ class DunningWorkflow:
                 if waited and s.promise_until is not None:
                     self._audit("promise_broken", {"promise_until": s.promise_until.isoformat()})
                     s.promise_until = None
-                    self._resume_plan()
+                    self.state.resume_plan(self.state.clock.day_of(workflow.now()))
                 await self._sync()
                 continue
             if s.next_step >= len(s.plan):
                 # A plan with nothing left (e.g. a policy without overdue steps).
                 await self._close(InvoiceStatus.ESCALATED, "escalated")
                 break
-            if await self._wait_until(self._next_step_at()):
+            if await self._wait_until(s.next_step_at()):
                 async with self.lock:
                     if s.status == InvoiceStatus.OPEN and not self.changed:
-                        await self._execute(self._current_step_key())
+                        await self._execute(s.current_step_key())
             await self._sync()
 
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -279,25 +142,6 @@ class DunningWorkflow:
             return False
         except TimeoutError:
             return True
-
-    def _current_step_key(self) -> str:
-        return self.state.plan[self.state.next_step].key
-
-    def _next_step_at(self) -> datetime:
-        s = self.state
-        step = s.plan[s.next_step]
-        return s.clock.at(step.day + timedelta(days=s.shift_days))
-
-    def _resume_plan(self) -> None:
-        """After a pause, dispute or promise, move the remaining steps so the next
-        one happens now at the earliest and the policy's spacing is kept."""
-        s = self.state
-        if s.next_step >= len(s.plan):
-            return
-        today = s.clock.day_of(workflow.now())
-        next_day = s.plan[s.next_step].day + timedelta(days=s.shift_days)
-        if next_day < today:
-            s.shift_days += (today - next_day).days
 
     # --- steps ----------------------------------------------------------------
 
@@ -373,11 +217,7 @@ class DunningWorkflow:
         if queued.status != "queued":
             return queued
         if self.input.gather_seconds > 0:
-            try:
-                await workflow.wait_condition(lambda: s.status != InvoiceStatus.OPEN,
-                                              timeout=timedelta(seconds=self.input.gather_seconds))
-            except TimeoutError:
-                pass
+            await self._gather()
         if s.status != InvoiceStatus.OPEN:
             withdrawn = await workflow.execute_activity_method(
                 NotifyActivities.withdraw_message,
@@ -390,6 +230,23 @@ class DunningWorkflow:
             NotifyActivities.dispatch_message, DispatchMessageInput(queued.outbox_id),
             start_to_close_timeout=SEND_TIMEOUT, retry_policy=SEND_RETRY,
         )
+
+    async def _gather(self) -> None:
+        """Wait for the customer's other invoices to join the window. The step runs
+        under the lock; an agent's call outcome must not wait the whole window for
+        it (an API call would time out), so the lock is free while gathering."""
+        s = self.state
+        unlocked = workflow.patched("call-outcome-while-gathering")
+        if unlocked:
+            self.lock.release()
+        try:
+            await workflow.wait_condition(lambda: s.status != InvoiceStatus.OPEN,
+                                          timeout=timedelta(seconds=self.input.gather_seconds))
+        except TimeoutError:
+            pass
+        finally:
+            if unlocked:
+                await self.lock.acquire()
 
     async def _create_call_task(self, key: str, reason: str) -> None:
         task_id = await workflow.execute_activity_method(
@@ -416,7 +273,7 @@ class DunningWorkflow:
     async def _sync(self) -> None:
         """Write pending audit events and the invoice's progress, upsert search attributes."""
         s = self.state
-        next_action, next_at = self._next_action()
+        next_action, next_at = s.next_action()
         events, self.pending_audit = self.pending_audit, []
         await workflow.execute_activity_method(
             LedgerActivities.record_progress,
@@ -441,59 +298,18 @@ class DunningWorkflow:
             ]
         )
 
-    def _next_action(self) -> tuple[str | None, datetime | None]:
-        s = self.state
-        if s.status != InvoiceStatus.OPEN:
-            return None, None
-        if s.paused:
-            return "paused", None
-        if s.disputed:
-            return "dispute", None
-        if s.promise_until is not None:
-            return "promise_to_pay_due", s.clock.at(s.promise_until)
-        if s.next_step < len(s.plan):
-            return self._current_step_key(), self._next_step_at()
-        return None, None
-
     # --- signals ----------------------------------------------------------------
 
     @workflow.signal
     def payment_received(self, payment: PaymentReceived) -> None:
-        s = self.state
-        if payment.payment_id in s.payment_ids or payment.amount_cents <= 0:
+        events = self.state.apply_payment(payment, self.input.currency)
+        if events is None:
             return
-        if payment.currency != self.input.currency:
-            self._audit("payment_rejected", {"payment_id": payment.payment_id,
-                                             "reason": f"currency {payment.currency}"})
-            self.changed = True
-            return
-        s.payment_ids.append(payment.payment_id)
-        if s.status != InvoiceStatus.OPEN:
-            s.unapplied_cents += payment.amount_cents
-            self._audit("payment_unapplied", {"payment_id": payment.payment_id,
-                                              "amount_cents": payment.amount_cents,
-                                              "reason": f"invoice {s.status}"})
-            self.changed = True
-            return
-        applied = min(payment.amount_cents, s.balance_cents)
-        s.balance_cents -= applied
-        over = payment.amount_cents - applied
-        s.unapplied_cents += over
-        self._audit("payment_applied", {"payment_id": payment.payment_id,
-                                        "applied_cents": applied, "unapplied_cents": over,
-                                        "balance_cents": s.balance_cents})
-        if s.balance_cents == 0:
-            s.status = InvoiceStatus.PAID
-            s.stage = "paid"
-            s.open_tasks.clear()
-            self._audit("dunning_closed", {"status": "paid", "balance_cents": 0})
+        for kind, detail in events:
+            self._audit(kind, detail)
         self.changed = True
 
     # --- updates ----------------------------------------------------------------
-
-    def _require_open(self) -> None:
-        if self.state.status != InvoiceStatus.OPEN:
-            raise ValueError(f"invoice is {self.state.status}, dunning has ended")
 
     @workflow.update
     async def complete_call_task(self, cmd: CompleteCallTask) -> CallTaskCompleted:
@@ -541,7 +357,7 @@ class DunningWorkflow:
 
     @complete_call_task.validator
     def _validate_call_task(self, cmd: CompleteCallTask) -> None:
-        self._require_open()
+        self.state.require_open()
         if cmd.task_id in self.state.completed_tasks:
             raise ValueError(f"call task {cmd.task_id} is already completed")
         if cmd.task_id not in self.state.open_tasks:
@@ -552,32 +368,22 @@ class DunningWorkflow:
             if cmd.promise_date < self.state.clock.day_of(workflow.now()):
                 raise ValueError("promise_date is in the past")
         if cmd.outcome == CallOutcome.PAYMENT_PLAN:
-            self._validate_instalments(cmd.instalments)
+            self.state.check_instalments(cmd.instalments)
         if cmd.outcome == CallOutcome.DISPUTE and not cmd.dispute_reason:
             raise ValueError("dispute needs a dispute_reason")
 
     @workflow.update
     async def agree_payment_plan(self, plan: PaymentPlanAgreed) -> Acknowledged:
         async with self.lock:
-            self._require_open()
+            self.state.require_open()
             await self._agree_plan(plan)
             self.changed = True
             return Acknowledged(self.state.stage, self.state.status)
 
     @agree_payment_plan.validator
     def _validate_plan(self, plan: PaymentPlanAgreed) -> None:
-        self._require_open()
-        self._validate_instalments(plan.instalments)
-
-    def _validate_instalments(self, instalments: list[Instalment]) -> None:
-        if not instalments:
-            raise ValueError("a payment plan needs at least one instalment")
-        if any(i.amount_cents <= 0 for i in instalments):
-            raise ValueError("every instalment must be a positive amount")
-        total = sum(i.amount_cents for i in instalments)
-        if total != self.state.balance_cents:
-            raise ValueError(
-                f"instalments total {total} cents, balance is {self.state.balance_cents} cents")
+        self.state.require_open()
+        self.state.check_instalments(plan.instalments)
 
     async def _agree_plan(self, plan: PaymentPlanAgreed) -> None:
         await workflow.execute_activity_method(
@@ -595,7 +401,7 @@ class DunningWorkflow:
 
     @pause.validator
     def _validate_pause(self, action: StewardAction) -> None:
-        self._require_open()
+        self.state.require_open()
         if self.state.paused:
             raise ValueError("dunning is already paused")
 
@@ -607,7 +413,7 @@ class DunningWorkflow:
 
     @resume.validator
     def _validate_resume(self, action: StewardAction) -> None:
-        self._require_open()
+        self.state.require_open()
         if not self.state.paused:
             raise ValueError("dunning is not paused")
 
@@ -619,7 +425,7 @@ class DunningWorkflow:
 
     @open_dispute.validator
     def _validate_open_dispute(self, action: StewardAction) -> None:
-        self._require_open()
+        self.state.require_open()
         if self.state.disputed:
             raise ValueError("a dispute is already open")
         if not action.reason:
@@ -633,7 +439,7 @@ class DunningWorkflow:
 
     @resolve_dispute.validator
     def _validate_resolve_dispute(self, action: StewardAction) -> None:
-        self._require_open()
+        self.state.require_open()
         if not self.state.disputed:
             raise ValueError("no dispute is open")
 
@@ -647,7 +453,7 @@ class DunningWorkflow:
 
     @cancel.validator
     def _validate_cancel(self, action: StewardAction) -> None:
-        self._require_open()
+        self.state.require_open()
         if action.reason not in ("credit_note", "write_off"):
             raise ValueError("cancel reason must be credit_note or write_off")
 
@@ -655,7 +461,7 @@ class DunningWorkflow:
         s = self.state
         if not (s.paused or s.disputed):
             s.stage = s.steps_done[-1] if s.steps_done else "scheduled"
-            self._resume_plan()
+            self.state.resume_plan(self.state.clock.day_of(workflow.now()))
 
     def _steered(self, kind: str, action: StewardAction) -> Acknowledged:
         self._audit(kind, {"reason": action.reason}, action.actor)
@@ -666,20 +472,4 @@ class DunningWorkflow:
 
     @workflow.query
     def status(self) -> DunningStatus:
-        s = self.state
-        next_action, next_at = self._next_action()
-        return DunningStatus(
-            invoice_id=self.input.invoice_id,
-            status=s.status,
-            stage=s.stage,
-            balance_cents=s.balance_cents,
-            currency=self.input.currency,
-            unapplied_cents=s.unapplied_cents,
-            next_action=next_action,
-            next_action_at=next_at,
-            paused=s.paused,
-            disputed=s.disputed,
-            promise_until=s.promise_until,
-            open_tasks=sorted(s.open_tasks),
-            steps_done=list(s.steps_done),
-        )
+        return self.state.view(self.input.invoice_id, self.input.currency)

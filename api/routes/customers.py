@@ -1,18 +1,27 @@
-"""A customer as an agent sees them on a call, and as a manager's statement."""
+"""A customer as an agent sees them on a call, and as a manager sees them: the
+statement, the timeline of all its invoices, and the do-not-contact mark."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict
-from sqlmodel import Session
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Engine, or_
+from sqlmodel import Session, col, select
 
-from api.deps import AgentUser, ManagerUser, SessionDep
+from api.deps import (
+    AgentUser,
+    EngineDep,
+    ManagerUser,
+    SessionDep,
+)
 from api.errors import ApiError, responses
 from api.money import Money, money
-from ledger.models import Customer
+from api.timeline import customer_timeline
+from ledger.models import AuditEvent, Customer, Invoice
 from ledger.reports import (
     aged_balance,
     customer_statement,
@@ -68,6 +77,7 @@ class CustomerOut(BaseModel):
     phone: str | None
     language: str
     risk: int
+    do_not_contact: bool = False
 
 
 class CallContextOut(BaseModel):
@@ -89,7 +99,7 @@ class CallContextOut(BaseModel):
     previous_calls: list[CallOut]
 
 
-def _customer(session: Session, customer_id: int) -> Customer:
+def load_customer(session: Session, customer_id: int) -> Customer:
     customer = session.get(Customer, customer_id)
     if customer is None:
         raise ApiError(404, f"customer {customer_id} not found")
@@ -106,7 +116,7 @@ def _currency(session: Session, customer_id: int) -> str:
 def call_context(customer_id: CustomerId, session: SessionDep, _: AgentUser) -> CallContextOut:
     """Everything an agent needs on the phone: open invoices, balance, credit limit
     used, the last messages sent and their delivery status, previous call outcomes."""
-    customer = _customer(session, customer_id)
+    customer = load_customer(session, customer_id)
     today = datetime.now(UTC).date()
     invoices = outstanding_invoices(session, customer_id)
     currency = invoices[0].currency if invoices else "EUR"
@@ -162,7 +172,7 @@ class StatementOut(BaseModel):
             responses=responses(401, 403, 404))
 def statement(customer_id: CustomerId, session: SessionDep, _: ManagerUser) -> StatementOut:
     """Outstanding (encours), overdue, unapplied cash, credit limit and aged balance."""
-    customer = _customer(session, customer_id)
+    customer = load_customer(session, customer_id)
     today = datetime.now(UTC).date()
     s = customer_statement(session, customer_id, today)
     currency = _currency(session, customer_id)
@@ -178,3 +188,93 @@ def statement(customer_id: CustomerId, session: SessionDep, _: ManagerUser) -> S
                                     balance=money(a.balance_cents, a.currency))
                       for a in aged_balance(session, today, customer_id)],
     )
+
+
+class CustomerPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"do_not_contact": True, "reason": "customer's lawyer asked us to stop"}]})
+
+    do_not_contact: bool
+    reason: Annotated[str, Field(max_length=500)] = ""
+
+
+@router.patch("/{customer_id}", response_model=CustomerOut, responses=responses(401, 403, 404))
+def update_customer(customer_id: CustomerId, body: CustomerPatch, session: SessionDep,
+                    user: ManagerUser) -> CustomerOut:
+    """Mark (or clear) do not contact. While marked, no email, SMS or letter goes
+    out for any of the customer's invoices (a message already queued is skipped
+    when its window is sent, and its letters are held from the print queue), and
+    its call task is on hold: out of the worklist, not claimable. Dunning goes on
+    otherwise (payments, escalation) and the customer stays in every report."""
+    customer = load_customer(session, customer_id)
+    if customer.do_not_contact != body.do_not_contact:
+        customer.do_not_contact = body.do_not_contact
+        session.add(customer)
+        session.add(AuditEvent(
+            customer_id=customer_id, actor=user.name, detail={"reason": body.reason},
+            kind="do_not_contact_set" if body.do_not_contact else "do_not_contact_cleared"))
+        session.commit()
+        session.refresh(customer)
+    return CustomerOut.model_validate(customer, from_attributes=True)
+
+
+class CustomerTimelineEntry(BaseModel):
+    at: datetime
+    kind: str
+    summary: str
+    actor: str | None = None
+    invoice_ids: list[int] = Field(description="The invoices concerned (several for a "
+                                               "grouped message; none for a customer event)")
+    invoice_numbers: list[str]
+    detail: dict[str, Any] = {}
+
+
+class CustomerTimelineOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "customer_id": 3, "truncated": False, "entries": [
+            {"at": "2026-11-01T08:10:00Z", "kind": "message_sent",
+             "summary": "message sent: email for reminder to ap@acme.example (one message for "
+                        "invoices F-2026-0042, F-2026-0044)",
+             "actor": "workflow", "invoice_ids": [42, 44],
+             "invoice_numbers": ["F-2026-0042", "F-2026-0044"],
+             "detail": {"batch_id": 9, "provider_id": "outbox-9"}},
+            {"at": "2026-11-02T10:00:00Z", "kind": "customer_paused", "summary":
+             "customer paused: customer on holiday", "actor": "maria", "invoice_ids": [],
+             "invoice_numbers": [], "detail": {"reason": "customer on holiday"}}]}]})
+
+    customer_id: int
+    truncated: bool = Field(description="Older entries were left out (raise `limit`)")
+    entries: list[CustomerTimelineEntry]
+
+
+def _customer_events(engine: Engine, customer_id: int,
+                     limit: int) -> tuple[list[AuditEvent], dict[int, str], bool]:
+    with Session(engine) as session:
+        load_customer(session, customer_id)
+        numbers = {i.id or 0: i.number for i in session.exec(
+            select(Invoice).where(Invoice.customer_id == customer_id))}
+        rows = list(session.exec(select(AuditEvent).where(
+            or_(col(AuditEvent.customer_id) == customer_id,
+                col(AuditEvent.invoice_id).in_(list(numbers))))
+            .order_by(col(AuditEvent.id).desc()).limit(limit + 1)))
+    return rows[:limit], numbers, len(rows) > limit
+
+
+@router.get("/{customer_id}/timeline", response_model=CustomerTimelineOut,
+            responses=responses(401, 403, 404))
+async def customer_timeline_route(
+    customer_id: CustomerId, _: ManagerUser, engine: EngineDep,
+    limit: Annotated[int, Query(ge=1, le=5000, description="Most recent entries kept")] = 1000,
+) -> CustomerTimelineOut:
+    """The audit trail of all the customer's invoices and of the customer itself
+    (customer-level pause, plan, do not contact, transfers recorded by hand), in
+    time order. A grouped message is one entry naming every invoice it covered;
+    each invoice's own timeline (`/invoices/{id}/timeline`) still records it."""
+    events, numbers, truncated = await asyncio.to_thread(_customer_events, engine,
+                                                         customer_id, limit)
+    return CustomerTimelineOut(customer_id=customer_id, truncated=truncated, entries=[
+        CustomerTimelineEntry(at=c.entry.at, kind=c.entry.kind, summary=c.entry.summary,
+                              actor=c.entry.actor, invoice_ids=c.invoice_ids,
+                              invoice_numbers=[numbers.get(i, "") for i in c.invoice_ids],
+                              detail=c.entry.detail)
+        for c in customer_timeline(events, numbers)])

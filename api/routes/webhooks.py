@@ -3,7 +3,6 @@ its own secret (settings). A request that fails verification records nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -14,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.deps import EngineDep, SettingsDep, TemporalClientDep
 from api.errors import ApiError, responses
-from api.money import Currency, PositiveAmount, to_cents
-from api.payments import IncomingPayment, signal_payment, store_payment
+from api.money import Currency, Money, PositiveAmount, money, to_cents
+from api.payments import IncomingPayment, StoredPayment, accept_payment, remittance_words
 from api.signatures import SignatureError, verify
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -23,20 +22,52 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 MAX_BODY = 256 * 1024
 
 
+class PaymentPartOut(BaseModel):
+    payment_id: int
+    invoice_id: int | None = Field(description="null: unapplied cash, for a human to match")
+    invoice_number: str | None
+    amount: Money
+    signalled: bool
+
+
 class WebhookAck(BaseModel):
     status: Literal["recorded", "duplicate", "ignored"]
-    payment_id: int | None = None
+    payment_id: int | None = Field(
+        default=None, description="The payment's row when it was recorded as one row "
+                                  "(null when split: see `parts`)")
     invoice_id: int | None = None
     matched_by: str | None = Field(
-        default=None, description="invoice_reference, customer_amount or unapplied")
+        default=None, description="invoice_reference (the one invoice named), references, "
+                                  "exact_set or oldest_first (split across the customer's "
+                                  "open invoices, rules/allocation.py), or unapplied")
     signalled: bool = Field(
         default=False,
-        description="The invoice's workflow has the payment; if false the reconciler "
+        description="Every invoice's workflow has its part; if false the reconciler "
                     "delivers it later (the payment is already committed).")
+    parts: list[PaymentPartOut] = Field(
+        default_factory=list, description="The ledger rows the payment was recorded as: "
+                                          "one per invoice paid, plus any unapplied rest")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "status": "recorded", "payment_id": 17, "invoice_id": 42,
-        "matched_by": "invoice_reference", "signalled": True}]})
+        "matched_by": "invoice_reference", "signalled": True, "parts": [
+            {"payment_id": 17, "invoice_id": 42, "invoice_number": "F-2026-0042",
+             "amount": {"amount": "1250.00", "currency": "EUR"}, "signalled": True}]}]})
+
+
+def webhook_ack(stored: StoredPayment) -> WebhookAck:
+    single = stored.parts[0] if len(stored.parts) == 1 else None
+    owed = [p for p in stored.parts if p.invoice_id is not None]
+    return WebhookAck(
+        status="recorded" if stored.created else "duplicate",
+        payment_id=single.payment_id if single else None,
+        invoice_id=single.invoice_id if single else None,
+        matched_by=stored.matched_by if stored.created else None,
+        signalled=bool(owed) and all(p.signalled for p in owed),
+        parts=[PaymentPartOut(payment_id=p.payment_id, invoice_id=p.invoice_id,
+                              invoice_number=p.invoice_number,
+                              amount=money(p.amount_cents, p.currency), signalled=p.signalled)
+               for p in stored.parts])
 
 
 class GenericPayment(BaseModel):
@@ -81,16 +112,8 @@ async def _raw_body(request: Request) -> bytes:
 
 async def _accept(engine: Any, client: Any, settings: Any,
                   incoming: IncomingPayment) -> WebhookAck:
-    stored = await asyncio.to_thread(store_payment, engine, incoming)
-    signalled = stored.signalled
-    if not signalled and stored.invoice_id is not None:
-        signalled = await signal_payment(
-            engine, client, stored.payment_id,
-            timedelta(seconds=settings.temporal_rpc_timeout_seconds))
-    return WebhookAck(status="recorded" if stored.created else "duplicate",
-                      payment_id=stored.payment_id, invoice_id=stored.invoice_id,
-                      matched_by=stored.matched_by if stored.created else None,
-                      signalled=signalled)
+    return webhook_ack(await accept_payment(
+        engine, client, incoming, timedelta(seconds=settings.temporal_rpc_timeout_seconds)))
 
 
 @router.post("/stripe", response_model=WebhookAck, responses=responses(400, 413, 422),
@@ -100,9 +123,11 @@ async def stripe_webhook(
     stripe_signature: Annotated[str | None, Header(alias="Stripe-Signature")] = None,
 ) -> WebhookAck:
     """Verified with `stripe.Webhook.construct_event` (HMAC-SHA256 over timestamp
-    and body, tolerance window). `payment_intent.succeeded` records a payment,
-    matched by `metadata.invoice_number` then `metadata.customer_ref` and amount;
-    other event types are acknowledged and ignored. Idempotent by event id."""
+    and body, tolerance window). `payment_intent.succeeded` records a payment for
+    `metadata.invoice_number`, or splits it across the invoices listed in
+    `metadata.invoice_numbers` (comma-separated) or, with only `metadata.customer_ref`,
+    across that customer's open invoices (`rules/allocation.py`); other event types
+    are acknowledged and ignored. Idempotent by event id."""
     body = await _raw_body(request)
     if not stripe_signature:
         raise ApiError(400, "missing Stripe-Signature header", "bad_signature")
@@ -129,7 +154,8 @@ async def stripe_webhook(
         source="stripe", external_id=event.id, amount_cents=cents,
         currency=obj.currency.upper(),
         invoice_ref=obj.metadata.get("invoice_number") or obj.metadata.get("invoice_id"),
-        customer_ref=obj.metadata.get("customer_ref"))
+        customer_ref=obj.metadata.get("customer_ref"),
+        references=remittance_words(obj.metadata.get("invoice_numbers")))
     return await _accept(engine, client, settings, incoming)
 
 
@@ -148,7 +174,11 @@ async def generic_webhook(
     `Relance-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`
     with `RELANCE_GENERIC_WEBHOOK_SECRET`; requests older than the tolerance
     (`RELANCE_WEBHOOK_TOLERANCE_SECONDS`, 300 s) are refused. Idempotent by
-    (`gateway`, `event_id`)."""
+    (`gateway`, `event_id`). One invoice named (`invoice_number`, or alone in
+    `reference`) is paid as is; several invoice numbers in `reference`, or only a
+    `customer_ref`, split the payment across the customer's open invoices
+    (references first, then an exact set, else oldest due first); the rest is
+    unapplied cash. Each invoice's workflow gets its own part (`parts`)."""
     body = await _raw_body(request)
     try:
         verify(body, relance_signature, settings.generic_webhook_secret,
@@ -164,5 +194,5 @@ async def generic_webhook(
     incoming = IncomingPayment(
         source=f"gw:{payload.gateway}", external_id=payload.event_id, amount_cents=cents,
         currency=payload.currency, invoice_ref=payload.invoice_number,
-        customer_ref=payload.customer_ref)
+        customer_ref=payload.customer_ref, references=remittance_words(payload.reference))
     return await _accept(engine, client, settings, incoming)
