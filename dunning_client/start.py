@@ -106,7 +106,8 @@ async def start_dunning(client: Client, engine: Engine, settings: Settings,
                         concurrency: int = 100) -> list[WorkflowHandle[Any, Any]]:
     """Start `invoice-<id>` for each open invoice; an id already running or finished
     is left alone, so a second import starts nothing. Returns the handles of the
-    workflows running for these invoices (started now or already running)."""
+    workflows running for these invoices (started now or already running), in
+    invoice id order whatever order the database returns rows in."""
     ids = list(invoice_ids)
     inputs: list[DunningInput] = []
     with Session(engine) as session:
@@ -116,6 +117,7 @@ async def start_dunning(client: Client, engine: Engine, settings: Settings,
                 .join(Customer, Customer.id == Invoice.customer_id)  # type: ignore[arg-type]
                 .where(Invoice.id.in_(ids[chunk:chunk + 500]))  # type: ignore[union-attr]
                 .where(Invoice.status == InvoiceStatus.OPEN)
+                .order_by(Invoice.id)  # type: ignore[arg-type]
             ).all()
             inputs.extend(dunning_input(inv, cust, settings) for inv, cust in rows)
     gate = asyncio.Semaphore(concurrency)

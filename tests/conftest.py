@@ -21,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from dunning_client.converter import relance_data_converter
 from dunning_client.start import register_search_attributes
 from ledger.db import make_engine, migrate
+from tests.factories import STARTED
 
 BIN = Path(sys.executable).parent
 
@@ -44,6 +45,8 @@ def _binary(name: str) -> str:
     return found
 
 
+
+
 async def _skip_to_monday_morning(environment: WorkflowEnvironment) -> None:
     """Sending hours, business days and the gathering window depend on the clock:
     start every session on a Monday at 07:00 UTC so a run does not depend on the
@@ -63,7 +66,7 @@ async def env(request: pytest.FixtureRequest) -> AsyncIterator[WorkflowEnvironme
     else:
         environment = await WorkflowEnvironment.start_time_skipping(
             test_server_existing_path=_binary("temporal-test-server"),
-            data_converter=relance_data_converter)
+            data_converter=relance_data_converter, interceptors=[STARTED])
         await _skip_to_monday_morning(environment)
     await register_search_attributes(environment.client, "default")
     yield environment
@@ -80,6 +83,17 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     await register_search_attributes(environment.client, "default")
     yield environment
     await environment.shutdown()
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def _terminate_leftover_workflows(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Workflows a test leaves running sit on a task queue nobody polls any more:
+    terminate them when the test ends (tests.factories.new_worker does it before
+    its worker stops when the test fails inside it)."""
+    yield
+    if "env" in request.fixturenames and STARTED.ids:
+        environment: WorkflowEnvironment = request.getfixturevalue("env")
+        await STARTED.terminate_all(environment.client)
 
 
 @pytest.fixture

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session, select
-from temporalio.client import Client, WorkflowHandle
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import (
+    Client,
+    Interceptor,
+    OutboundInterceptor,
+    StartWorkflowInput,
+    WorkflowHandle,
+)
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.providers.base import MessageProvider
@@ -23,11 +35,75 @@ def settings_for(database_url: str, **overrides: object) -> Settings:
     return Settings(database_url=database_url, environment="test", **overrides)  # type: ignore[arg-type]
 
 
-def new_worker(client: Client, engine: Engine, settings: Settings,
-               executor: ThreadPoolExecutor,
-               providers: dict[str, MessageProvider] | None = None) -> Worker:
-    return build_worker(client, engine, settings, executor,
-                        task_queue=f"tq-{uuid.uuid4()}", providers=providers)
+class StartedWorkflows(Interceptor):
+    """Remembers the workflows started through the test client (time-skipping)."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        return _RecordStarts(next, self.ids)
+
+    async def terminate_all(self, client: Client) -> None:
+        """Let the workflows settle first: a worker stopped with a task in flight
+        keeps the time-skipping server from skipping time for every later test."""
+        ids, self.ids[:] = list(self.ids), []
+        for started_id in ids:
+            handle = client.get_workflow_handle(started_id)
+            with contextlib.suppress(RPCError):  # already closed: nothing to do
+                await _no_task_in_flight(handle)
+                await handle.terminate("test ended")
+
+
+async def _no_task_in_flight(handle: WorkflowHandle[Any, Any], timeout: float = 10) -> None:
+    """Until no workflow or activity task is outstanding in the history (the test
+    server's describe does not report them); an activity still retrying after
+    `timeout` is left to termination."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        outstanding = 0
+        async for event in handle.fetch_history_events():
+            name = EventType.Name(event.event_type)
+            if name.endswith("_TASK_SCHEDULED"):
+                outstanding += 1
+            elif name.endswith(("_TASK_COMPLETED", "_TASK_FAILED", "_TASK_TIMED_OUT",
+                                "_TASK_CANCELED")):
+                outstanding -= 1
+        if outstanding <= 0:
+            return
+        await asyncio.sleep(0.05)
+
+
+class _RecordStarts(OutboundInterceptor):
+    def __init__(self, next: OutboundInterceptor, ids: list[str]) -> None:
+        super().__init__(next)
+        self.ids = ids
+
+    async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any, Any]:
+        handle = await super().start_workflow(input)
+        self.ids.append(input.id)
+        return handle
+
+
+STARTED = StartedWorkflows()
+
+
+@contextlib.asynccontextmanager
+async def new_worker(client: Client, engine: Engine, settings: Settings,
+                     executor: ThreadPoolExecutor,
+                     providers: dict[str, MessageProvider] | None = None
+                     ) -> AsyncIterator[Worker]:
+    """A running worker on a fresh task queue. If the test fails inside, its
+    workflows are terminated while the worker still runs: a worker stopped with a
+    task in flight leaves the time-skipping server unable to skip time for every
+    later test."""
+    async with build_worker(client, engine, settings, executor,
+                            task_queue=f"tq-{uuid.uuid4()}", providers=providers) as worker:
+        try:
+            yield worker
+        except BaseException:
+            await STARTED.terminate_all(client)
+            raise
 
 
 def add_invoices(engine: Engine, *, due: date, amounts: list[int], segment: str = "b2b",
