@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -51,6 +52,14 @@ async def connect_lazily(settings: Settings) -> Client:
                                 data_converter=relance_data_converter, lazy=True)
 
 
+def freeze_startup_heap() -> None:
+    """Put what is alive once the API has started (modules, app, clients) out of
+    the collector's reach. Otherwise every full collection during requests
+    rescans it: about 100 ms a pass, the worklist's p99 in benchmark 6."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
     """`settings` and `temporal` default to the environment's; tests pass their own."""
 
@@ -64,9 +73,11 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         if s.reconcile_interval_seconds > 0:
             reconciler = asyncio.create_task(reconcile_forever(
                 app.state.engine, app.state.temporal, s.reconcile_interval_seconds))
+        freeze_startup_heap()
         try:
             yield
         finally:
+            gc.unfreeze()  # an app stopped in a longer-lived process lets its heap go
             if reconciler is not None:
                 reconciler.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -12,6 +12,7 @@ into Python" is checked by counting the ORM entities each call loads."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import uuid
@@ -28,6 +29,7 @@ from sqlalchemy.orm import Mapper
 from sqlmodel import Session, select
 
 from api.deps import ApiUser
+from api.main import freeze_startup_heap
 from api.routes.customers import statement
 from api.routes.reports import aging, days_sales_outstanding
 from api.routes.tasks import list_tasks
@@ -302,12 +304,16 @@ def queries(ledger: Ledger) -> dict[str, tuple[Any, Callable[[Session, int], obj
 def measure(ledger: Ledger, iterations: int) -> dict[str, Any]:
     counts: dict[str, dict[str, Any]] = {}
     results: dict[str, Any] = {}
-    for name, (table, call) in queries(ledger).items():
-        key = table.__tablename__
-        if key not in counts:
-            counts[key] = timed(ledger.engine, _count(table), iterations)
-        results[name] = {"query": timed(ledger.engine, call, iterations),
-                         "count": counts[key], "table": key}
+    freeze_startup_heap()  # as the API process does once started
+    try:
+        for name, (table, call) in queries(ledger).items():
+            key = table.__tablename__
+            if key not in counts:
+                counts[key] = timed(ledger.engine, _count(table), iterations)
+            results[name] = {"query": timed(ledger.engine, call, iterations),
+                             "count": counts[key], "table": key}
+    finally:
+        gc.unfreeze()
     return results
 
 
