@@ -45,8 +45,6 @@ def _binary(name: str) -> str:
     return found
 
 
-
-
 async def _skip_to_monday_morning(environment: WorkflowEnvironment) -> None:
     """Sending hours, business days and the gathering window depend on the clock:
     start every session on a Monday at 07:00 UTC so a run does not depend on the
@@ -89,11 +87,12 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 async def _terminate_leftover_workflows(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     """Workflows a test leaves running sit on a task queue nobody polls any more:
     terminate them when the test ends (tests.factories.new_worker does it before
-    its worker stops when the test fails inside it)."""
+    its worker stops when the test fails inside it). No worker is left to let them
+    settle, so they are terminated as they are."""
     yield
     if "env" in request.fixturenames and STARTED.ids:
         environment: WorkflowEnvironment = request.getfixturevalue("env")
-        await STARTED.terminate_all(environment.client)
+        await STARTED.terminate_all(environment.client, settle=False)
 
 
 @pytest.fixture
